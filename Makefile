@@ -1,0 +1,42 @@
+# The two set-up commands of the README. Everything a fresh machine needs is
+# installed from here: a virtualenv with pinned Python packages, and (for tests)
+# pinned npm packages from the committed lockfile.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: demo test lint types unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	$(BIN)/mcpbuild demo
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check builder tests bench
+	$(BIN)/ruff format --check builder tests bench
+
+types: $(VENV)/.installed-test
+	$(BIN)/mypy builder
+
+unit: $(VENV)/.installed-test
+	$(BIN)/pytest
+
+test: lint types unit
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/validate_large.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,227 @@
+"""The ``mcpbuild`` command line: parses arguments and calls into the other packages."""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from builder import __version__
+from builder.errors import SpecError, SpecIssue
+from builder.spec.export import drift, render_schema, schema_path
+from builder.spec.load import load_connector
+from builder.spec.models import NAME_PATTERN
+from builder.tools.definition import tool_definition
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mcpbuild",
+    help="Ship a secure, user-delegated MCP connector by writing one YAML file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mcpbuild {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Ship a secure, user-delegated MCP connector by writing one YAML file."""
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Connector specs to check.")],
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="How problems are printed.")
+    ] = OutputFormat.text,
+) -> None:
+    """Check connector specs; exit 0 when all are valid, 1 when one is not, 2 on I/O errors."""
+    issues: list[SpecIssue] = []
+    summaries: list[dict[str, Any]] = []
+    for file in files:
+        try:
+            connector = load_connector(str(file))
+        except SpecError as exc:
+            issues.extend(exc.issues)
+            summaries.append({"file": str(file), "valid": False, "errors": len(exc.issues)})
+        else:
+            summaries.append({"file": str(file), "valid": True, "tools": len(connector.tools)})
+    if output is OutputFormat.json:
+        typer.echo(
+            json.dumps(
+                {
+                    "valid": not issues,
+                    "files": summaries,
+                    "errors": [_issue_json(i) for i in issues],
+                },
+                indent=2,
+            )
+        )
+    elif output is OutputFormat.github:
+        for issue in issues:
+            typer.echo(_github_annotation(issue))
+    else:
+        for issue in issues:
+            typer.echo(issue.render(), err=True)
+        for summary in summaries:
+            if summary["valid"]:
+                typer.echo(f"{summary['file']}: ok ({summary['tools']} tools)")
+        if issues:
+            bad = sum(1 for s in summaries if not s["valid"])
+            typer.echo(
+                f"{len(issues)} error{'s' if len(issues) != 1 else ''} in {bad} "
+                f"file{'s' if bad != 1 else ''}",
+                err=True,
+            )
+    if any(i.code == "io_error" for i in issues):
+        raise typer.Exit(EXIT_USAGE)
+    if issues:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def _issue_json(issue: SpecIssue) -> dict[str, Any]:
+    return {
+        "file": issue.filename,
+        "line": issue.position.line if issue.position else None,
+        "column": issue.position.column if issue.position else None,
+        "path": issue.location,
+        "code": issue.code,
+        "message": issue.message,
+    }
+
+
+def _github_annotation(issue: SpecIssue) -> str:
+    props = f"file={_gh_escape(issue.filename, prop=True)}"
+    if issue.position:
+        props += f",line={issue.position.line},col={issue.position.column}"
+    props += f",title={_gh_escape('mcpbuild ' + issue.code, prop=True)}"
+    text = f"{issue.location}: {issue.message}" if issue.location else issue.message
+    return f"::error {props}::{_gh_escape(text)}"
+
+
+def _gh_escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+@app.command()
+def schema(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 with a diff when schemas/ has drifted.")
+    ] = False,
+    path: Annotated[
+        Path | None, typer.Option("--path", help="The schema file to check or write.")
+    ] = None,
+    write: Annotated[bool, typer.Option("--write", help="Write the schema file.")] = False,
+) -> None:
+    """Print the JSON Schema of connector.yaml (generated from the models)."""
+    target = path or schema_path()
+    if check:
+        diff = drift(target)
+        if diff:
+            typer.echo(diff, err=True, nl=False)
+            typer.echo(f"{target} has drifted; run `mcpbuild schema --write`", err=True)
+            raise typer.Exit(EXIT_INVALID)
+        typer.echo(f"{target}: in step with the models")
+        return
+    if write:
+        target.write_text(render_schema(), encoding="utf-8")
+        typer.echo(f"wrote {target}")
+        return
+    typer.echo(render_schema(), nl=False)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write connector.yaml.")] = Path("."),
+    name: Annotated[str, typer.Option("--name", help="The connector's name.")] = "my_connector",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter connector.yaml (and its JSON Schema) that validates."""
+    if not re.match(NAME_PATTERN, name):
+        typer.echo(f"--name: expected lowercase letters, digits, _ and -, got {name!r}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    target = directory / "connector.yaml"
+    if target.exists() and not force:
+        typer.echo(f"{target} exists; pass --force to overwrite it", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    directory.mkdir(parents=True, exist_ok=True)
+    template = (Path(__file__).parent / "data" / "starter.yaml").read_text(encoding="utf-8")
+    text = (
+        template.replace("__NAME__", name)
+        .replace("__TITLE__", name.replace("_", " ").replace("-", " ").title())
+        .replace("__ENV__", re.sub(r"[^A-Z0-9]", "_", name.upper()))
+    )
+    target.write_text(text, encoding="utf-8")
+    (directory / "connector.schema.json").write_text(render_schema(), encoding="utf-8")
+    typer.echo(f"wrote {target} and {directory / 'connector.schema.json'}")
+    typer.echo(f"next: mcpbuild validate {target}")
+
+
+@app.command()
+def tools(
+    file: Annotated[Path, typer.Argument(help="A connector spec.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Print each tool as MCP clients will see it: inputSchema and annotations."""
+    connector = _load_or_exit(file)
+    definitions = [tool_definition(t) for t in connector.tools]
+    if as_json:
+        typer.echo(json.dumps(definitions, indent=2))
+        return
+    for tool, definition in zip(connector.tools, definitions, strict=True):
+        hints = ", ".join(f"{k}={json.dumps(v)}" for k, v in definition["annotations"].items())
+        scopes = ", ".join(tool.scopes) or "none"
+        typer.echo(f"{tool.name}  [{tool.request.method} {tool.request.path}]")
+        typer.echo(f"  {tool.description}")
+        typer.echo(f"  scopes: {scopes}")
+        typer.echo(f"  annotations: {hints}")
+        schema_text = json.dumps(definition["inputSchema"], indent=2)
+        typer.echo("  inputSchema: " + schema_text.replace("\n", "\n  "))
+        typer.echo("")
+
+
+def _load_or_exit(file: Path) -> Any:
+    try:
+        return load_connector(str(file))
+    except SpecError as exc:
+        for issue in exc.issues:
+            typer.echo(issue.render(), err=True)
+        code = EXIT_USAGE if any(i.code == "io_error" for i in exc.issues) else EXIT_INVALID
+        raise typer.Exit(code) from None
+
+
+def main() -> None:
+    """Entry point of the ``mcpbuild`` console script."""
+    app(prog_name="mcpbuild")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

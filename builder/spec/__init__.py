@@ -1,0 +1,18 @@
+"""The connector spec: models, loading with positions, semantic checks, JSON Schema."""
+
+from builder.spec.load import load_connector, load_connector_text
+from builder.spec.models import Connector, Param, Provider, Request, Response, Tool
+from builder.spec.params import input_schema, param_schema
+
+__all__ = [
+    "Connector",
+    "Param",
+    "Provider",
+    "Request",
+    "Response",
+    "Tool",
+    "input_schema",
+    "load_connector",
+    "load_connector_text",
+    "param_schema",
+]

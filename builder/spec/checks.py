@@ -1,0 +1,389 @@
+"""Semantic checks: rules that span fields and that a JSON Schema cannot say.
+
+Each check yields :class:`Found` with the field path it concerns; the loader turns
+paths into file positions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import jmespath
+import jmespath.exceptions
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from builder.spec.models import API, ENV_REF, PARAM_NAME_PATTERN, Connector, Param, Provider, Tool
+from builder.spec.params import param_schema
+from builder.spec.source import Path
+
+__all__ = [
+    "Found",
+    "check_api",
+    "check_connector",
+    "check_provider",
+    "check_tool",
+    "is_loopback_host",
+    "placeholders",
+]
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
+)
+_PARAM_NAME = re.compile(PARAM_NAME_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One semantic problem at ``path``; ``at_key`` points at the key rather than its value."""
+
+    path: Path
+    message: str
+    code: str
+    at_key: bool = False
+
+
+def placeholders(path: str) -> list[str]:
+    """The ``{name}`` placeholders of a request path, in order."""
+    return _PLACEHOLDER.findall(path)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_connector(connector: Connector) -> list[Found]:
+    """Every semantic problem of a structurally valid connector."""
+    found: list[Found] = []
+    provider = connector.provider
+    if provider is not None:
+        found.extend(check_provider(provider))
+    found.extend(check_api(connector.api))
+    declared = set(provider.scopes) if provider is not None else None
+    first_seen: dict[str, int] = {}
+    for i, tool in enumerate(connector.tools):
+        if tool.name in first_seen:
+            found.append(
+                Found(
+                    ("tools", i, "name"),
+                    f"duplicate tool name '{tool.name}' "
+                    f"(first used by tools[{first_seen[tool.name]}])",
+                    "duplicate_tool",
+                )
+            )
+        else:
+            first_seen[tool.name] = i
+        found.extend(check_tool(tool, ("tools", i), declared))
+    if connector.read_only and not any(t.is_read_only for t in connector.tools):
+        found.append(
+            Found(("read_only",), "read_only is true but no tool is read-only", "read_only")
+        )
+    return found
+
+
+def check_provider(provider: Provider) -> Iterator[Found]:
+    """The semantic problems of the ``provider`` block."""
+    for field in ("authorization_url", "token_url", "revocation_url"):
+        value = getattr(provider, field)
+        if value is not None:
+            yield from _check_url(value, ("provider", field))
+    secret = provider.client_secret
+    if secret is not None and not _is_reference(secret):
+        yield Found(
+            ("provider", "client_secret"),
+            "expected a ${VAR} reference to an environment variable, got a literal "
+            "secret (value hidden); never commit secrets to a spec",
+            "literal_secret",
+        )
+    yield from _check_refs(provider.client_id, ("provider", "client_id"))
+    if provider.token_endpoint_auth_method != "none" and secret is None:  # noqa: S105
+        yield Found(
+            ("provider", "token_endpoint_auth_method"),
+            f"'{provider.token_endpoint_auth_method}' needs provider.client_secret; "
+            "set it or use 'none' for a public client",
+            "missing_secret",
+        )
+    for scope in provider.scopes:
+        if not scope or any(c.isspace() for c in scope):
+            yield Found(
+                ("provider", "scopes", scope),
+                f"expected a scope without spaces, got '{scope}'",
+                "scope",
+                True,
+            )
+
+
+def check_api(api: API) -> Iterator[Found]:
+    """The semantic problems of the ``api`` block."""
+    yield from _check_url(api.base_url, ("api", "base_url"))
+    yield from _check_headers(api.headers, ("api", "headers"))
+
+
+def check_tool(tool: Tool, at: Path, declared_scopes: set[str] | None) -> Iterator[Found]:
+    """The semantic problems of one tool; ``declared_scopes`` is None without a provider."""
+    for j, scope in enumerate(tool.scopes):
+        if declared_scopes is None:
+            yield Found(
+                (*at, "scopes", j),
+                f"tool needs scope '{scope}' but the connector has no provider to grant it",
+                "scope_without_provider",
+            )
+        elif scope not in declared_scopes:
+            known = ", ".join(sorted(declared_scopes)) or "none"
+            yield Found(
+                (*at, "scopes", j),
+                f"scope '{scope}' is not declared in provider.scopes (declared: {known})",
+                "undeclared_scope",
+            )
+    yield from _check_request_path(tool, at)
+    yield from _check_headers(tool.request.headers, (*at, "request", "headers"))
+    for key, value in tool.request.query.items():
+        if isinstance(value, str):
+            yield from _check_refs(value, (*at, "request", "query", key))
+    wire: dict[tuple[str, str], str] = {}
+    for name, param in tool.params.items():
+        where = (*at, "params", name)
+        if not _PARAM_NAME.match(name):
+            yield Found(
+                where,
+                f"expected a parameter name of letters, digits, _ . and -, got '{name}'",
+                "param_name",
+                True,
+            )
+        yield from _check_param(tool, name, param, where)
+        sent = param.api_name or name
+        wire_key = (param.in_, sent.lower() if param.in_ == "header" else sent)
+        if wire_key in wire:
+            yield Found(
+                where,
+                f"sends the same {param.in_} key '{sent}' as param '{wire[wire_key]}'",
+                "duplicate_wire_name",
+                True,
+            )
+        wire[wire_key] = name
+    if tool.read_only and tool.destructive:
+        yield Found(
+            (*at, "destructive"), "a tool cannot be both read_only and destructive", "annotations"
+        )
+    if tool.response.select is not None:
+        try:
+            jmespath.compile(tool.response.select)
+        except jmespath.exceptions.JMESPathError as exc:
+            char = ""
+            if isinstance(exc, jmespath.exceptions.ParseError):
+                char = f" at character {exc.lex_position + 1}"
+            reason = str(getattr(exc, "msg", "") or "invalid expression").rstrip(":")
+            yield Found(
+                (*at, "response", "select"),
+                f"expected a JMESPath expression, got '{tool.response.select}': {reason}{char}",
+                "jmespath",
+            )
+    schema = tool.response.output_schema
+    if schema is not None:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            yield Found(
+                (*at, "response", "output_schema"),
+                f"expected a valid JSON Schema: {exc.message}",
+                "output_schema",
+            )
+        else:
+            if schema.get("type") != "object":
+                yield Found(
+                    (*at, "response", "output_schema"),
+                    f"expected a schema of type object (MCP outputSchema), got type "
+                    f"{schema.get('type')!r}",
+                    "output_schema",
+                )
+
+
+def _check_request_path(tool: Tool, at: Path) -> Iterator[Found]:
+    path = tool.request.path
+    where = (*at, "request", "path")
+    if any(c in path for c in "?#") or "//" in path or any(c.isspace() for c in path):
+        yield Found(
+            where,
+            f"expected a plain path (no query, fragment, '//' or spaces), got '{path}'; "
+            "put static query parameters under request.query",
+            "path",
+        )
+    segments = path.split("/")
+    if any(seg in (".", "..") for seg in segments):
+        yield Found(where, f"expected a path without '.' or '..' segments, got '{path}'", "path")
+    stripped = _PLACEHOLDER.sub("", path)
+    if "{" in stripped or "}" in stripped:
+        yield Found(where, f"unbalanced '{{' or '}}' in path '{path}'", "path")
+    names = placeholders(path)
+    path_params = [n for n, p in tool.params.items() if p.in_ == "path"]
+    for name in names:
+        if name not in tool.params:
+            yield Found(
+                where,
+                f"placeholder '{{{name}}}' has no param; declare params.{name} with in: path",
+                "path_param",
+            )
+        elif tool.params[name].in_ != "path":
+            yield Found(
+                (*at, "params", name, "in"),
+                f"expected 'path' (the request path uses {{{name}}}), "
+                f"got '{tool.params[name].in_}'",
+                "path_param",
+            )
+    for name in path_params:
+        if name not in names:
+            yield Found(
+                (*at, "params", name, "in"),
+                f"param '{name}' is in: path but the request path '{path}' has no {{{name}}}",
+                "path_param",
+            )
+    if len(names) != len(set(names)):
+        yield Found(where, f"a placeholder appears twice in '{path}'", "path")
+
+
+def _check_param(tool: Tool, name: str, param: Param, where: Path) -> Iterator[Found]:
+    method = tool.request.method
+    if param.in_ == "body" and method in ("GET", "HEAD", "DELETE"):
+        yield Found(
+            (*where, "in"),
+            f"expected path, query or header for a {method} request (it carries no body), "
+            "got 'body'",
+            "body_param",
+        )
+    if param.in_ in ("path", "header") and param.type in ("object", "array"):
+        yield Found(
+            (*where, "type"),
+            f"expected string, integer, number or boolean for an in: {param.in_} param, "
+            f"got '{param.type}'",
+            "param_type",
+        )
+    if param.in_ == "query" and param.type == "object":
+        yield Found(
+            (*where, "type"),
+            "expected a scalar or array type for an in: query param, got 'object'",
+            "param_type",
+        )
+    if param.in_ == "path" and param.required is False:
+        yield Found((*where, "required"), "a path param is always required", "param_required")
+    if param.in_ == "header":
+        header = param.api_name or name
+        if not _HEADER_TOKEN.match(header):
+            yield Found(
+                (*where, "api_name") if param.api_name else where,
+                f"expected a valid HTTP header name, got '{header}'",
+                "header_name",
+                param.api_name is None,
+            )
+    if tool.request.body_format == "form" and param.in_ == "body" and param.type == "object":
+        yield Found(
+            (*where, "type"),
+            "expected a scalar or array type for a form-encoded body, got 'object'",
+            "param_type",
+        )
+    if param.minimum is not None and param.maximum is not None and param.minimum > param.maximum:
+        yield Found(
+            (*where, "minimum"),
+            f"minimum {param.minimum} is greater than maximum {param.maximum}",
+            "range",
+        )
+    if param.pattern is not None:
+        try:
+            re.compile(param.pattern)
+        except re.error as exc:
+            yield Found((*where, "pattern"), f"expected a regular expression: {exc}", "pattern")
+            return
+    if param.type not in ("string",) and (
+        param.pattern is not None or param.min_length is not None or param.max_length is not None
+    ):
+        yield Found(
+            where,
+            f"pattern, min_length and max_length apply to strings, not to type '{param.type}'",
+            "param_constraint",
+        )
+    schema = param_schema(param)
+    validator = Draft202012Validator(schema)
+    if param.enum is not None:
+        for k, value in enumerate(param.enum):
+            errors = list(validator.iter_errors(value))
+            if errors:
+                yield Found(
+                    (*where, "enum", k),
+                    f"enum value {value!r} does not fit the param: {errors[0].message}",
+                    "enum",
+                )
+    if "default" in param.model_fields_set:
+        for error in validator.iter_errors(param.default):
+            yield Found(
+                (*where, "default"),
+                f"default {param.default!r} does not fit the param: {error.message}",
+                "default",
+            )
+            break
+
+
+def _check_url(value: str, where: Path) -> Iterator[Found]:
+    if _is_reference(value):
+        return
+    yield from _check_refs(value, where)
+    if ENV_REF.search(value):
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        yield Found(where, f"expected an absolute https URL, got '{value}'", "url")
+        return
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        yield Found(
+            where,
+            f"expected https (http only for localhost/127.0.0.1/::1), got '{value}'",
+            "url_scheme",
+        )
+    if parts.username or parts.password:
+        yield Found(where, "expected a URL without credentials in it", "url")
+    if parts.fragment or (parts.query and where[-1] == "base_url"):
+        yield Found(where, f"expected a URL without query or fragment, got '{value}'", "url")
+
+
+def _check_headers(headers: dict[str, str], where: Path) -> Iterator[Found]:
+    for header, value in headers.items():
+        here = (*where, header)
+        if not _HEADER_TOKEN.match(header):
+            yield Found(here, f"expected a valid HTTP header name, got '{header}'", "header", True)
+        if "\r" in value or "\n" in value:
+            yield Found(here, "header value contains a line break", "header")
+        yield from _check_refs(value, here)
+        if header.lower() in _SECRET_HEADERS and not ENV_REF.search(value):
+            yield Found(
+                here,
+                f"expected a ${{VAR}} reference in header '{header}', got a literal value "
+                "(value hidden); never commit secrets to a spec",
+                "literal_secret",
+            )
+
+
+def _check_refs(value: str, where: Path) -> Iterator[Found]:
+    if "$" not in value:
+        return
+    rest = ENV_REF.sub("", value)
+    if "${" in rest:
+        yield Found(
+            where,
+            "expected ${NAME} with NAME of letters, digits and _ (not starting with a digit)",
+            "env_ref",
+        )
+
+
+def _is_reference(value: str) -> bool:
+    match = ENV_REF.fullmatch(value)
+    return match is not None

@@ -1,0 +1,239 @@
+"""Load and validate a connector spec, reporting every problem with file, line and column."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from builder.errors import SpecError, SpecIssue
+from builder.spec import checks
+from builder.spec.models import (
+    API,
+    NAME_PATTERN,
+    PARAM_NAME_PATTERN,
+    TOOL_NAME_PATTERN,
+    Connector,
+    Provider,
+    Tool,
+)
+from builder.spec.source import Located, Path, load_yaml, read_spec_text
+
+__all__ = ["load_connector", "load_connector_text"]
+
+_PATTERN_WORDS = {
+    NAME_PATTERN: "a name of lowercase letters, digits, _ and - (starting with a letter or digit)",
+    TOOL_NAME_PATTERN: "a tool name of 1-128 characters from A-Z a-z 0-9 _ - .",
+    PARAM_NAME_PATTERN: "a parameter name of letters, digits, _ . and -",
+    "^/": "a path starting with /",
+}
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+_BOUND_WORDS = {
+    "greater_than_equal": "at least",
+    "greater_than": "more than",
+    "less_than_equal": "at most",
+    "less_than": "less than",
+}
+_SECRET_FIELDS = frozenset({"client_secret", "headers"})
+
+
+def load_connector(filename: str) -> Connector:
+    """Read, parse and validate the spec at ``filename``; raise :class:`SpecError` listing all
+    problems otherwise."""
+    return load_connector_text(read_spec_text(filename), filename)
+
+
+def load_connector_text(text: str, filename: str = "<string>") -> Connector:
+    """Validate spec ``text`` as if read from ``filename``."""
+    located = load_yaml(text, filename)
+    if not isinstance(located.data, dict):
+        raise SpecError.single(
+            filename,
+            located.position(()),
+            f"expected a mapping of connector fields at the top, got {_kind(located.data)}",
+            code="type",
+        )
+    issues = list(located.issues)
+    try:
+        connector = Connector.model_validate(located.data)
+    except ValidationError as exc:
+        issues.extend(_issue(err, located, filename) for err in exc.errors())
+        issues.extend(_checks_despite(located, filename))
+        raise SpecError(_dedupe(issues)) from None
+    issues.extend(_from_check(f, located, filename) for f in checks.check_connector(connector))
+    if issues:
+        raise SpecError(issues)
+    return connector
+
+
+def _checks_despite(located: Located, filename: str) -> list[SpecIssue]:
+    """Run the semantic checks on the parts that are valid on their own, so one structural
+    error elsewhere does not hide the semantic ones."""
+    data = located.data
+    found: list[checks.Found] = []
+    provider = data.get("provider")
+    declared = set(provider.get("scopes") or {}) if isinstance(provider, dict) else None
+    for key, model, check in (
+        ("provider", Provider, checks.check_provider),
+        ("api", API, checks.check_api),
+    ):
+        try:
+            part = model.model_validate(data.get(key))
+        except ValidationError:
+            continue
+        found.extend(check(part))  # type: ignore[arg-type]
+    out = [_from_check(f, located, filename) for f in found]
+    tools = data.get("tools")
+    if not isinstance(tools, list):
+        return out
+    for i, raw in enumerate(tools):
+        try:
+            tool = Tool.model_validate(raw)
+        except ValidationError:
+            continue
+        out.extend(
+            _from_check(f, located, filename)
+            for f in checks.check_tool(tool, ("tools", i), declared)
+        )
+    return out
+
+
+def _from_check(found: checks.Found, located: Located, filename: str) -> SpecIssue:
+    pos = located.position(found.path, key=found.at_key)
+    return SpecIssue(filename, pos, found.path, found.message, found.code)
+
+
+def _dedupe(issues: list[SpecIssue]) -> list[SpecIssue]:
+    seen: set[tuple[Path, str]] = set()
+    out = []
+    for issue in issues:
+        if (issue.path, issue.message) not in seen:
+            seen.add((issue.path, issue.message))
+            out.append(issue)
+    return out
+
+
+def _issue(err: Any, located: Located, filename: str) -> SpecIssue:
+    loc: Path = tuple(p for p in err["loc"] if isinstance(p, str | int))
+    kind = err["type"]
+    got = _got(err.get("input"), loc)
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        message = f"required field '{loc[-1]}' is missing"
+        pos = located.position(loc[:-1], key=True)
+    elif kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        message = f"unknown field '{loc[-1]}'"
+        near = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        if near:
+            message += f"; did you mean '{near[0]}'?"
+        elif allowed:
+            message += f"; expected one of {', '.join(sorted(allowed))}"
+        pos = located.position(loc, key=True)
+    elif kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace(" or ", ", ").replace("'", "")
+        message = f"expected one of {expected}, got {got}"
+        pos = located.position(loc)
+    elif kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        message = (
+            f"expected {_PATTERN_WORDS.get(pattern, 'a string matching ' + pattern)}, got {got}"
+        )
+        pos = located.position(loc)
+    elif kind in _TYPE_WORDS:
+        message = f"expected {_TYPE_WORDS[kind]}, got {got}"
+        pos = located.position(loc)
+    elif kind in _BOUND_WORDS:
+        message = f"expected {_BOUND_WORDS[kind]} {next(iter(ctx.values()))}, got {got}"
+        pos = located.position(loc)
+    elif kind == "too_short" and "min_length" in ctx:
+        n = ctx["min_length"]
+        message = (
+            f"expected at least {n} item{'s' if n != 1 else ''}, got {ctx.get('actual_length', 0)}"
+        )
+        pos = located.position(loc)
+    else:
+        message = f"{_lower_first(err['msg'])}, got {got}"
+        pos = located.position(loc)
+    return SpecIssue(filename, pos, loc, message, kind)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, int | float):
+        return str(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _got(value: Any, loc: Path) -> str:
+    if any(part in _SECRET_FIELDS for part in loc if isinstance(part, str)) and isinstance(
+        value, str
+    ):
+        return "a string (value hidden)"
+    return _kind(value)
+
+
+def _fields_at(loc: Path) -> list[str]:
+    """The field names the model accepts at ``loc`` (for "did you mean")."""
+    current: Any = Connector
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next(
+                (f for n, f in current.model_fields.items() if (f.alias or n) == part), None
+            )
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) is list and isinstance(part, int):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        else:
+            return annotation

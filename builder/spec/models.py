@@ -1,0 +1,320 @@
+"""Pydantic models of ``connector.yaml``: the single source of truth for the format.
+
+The JSON Schema in ``schemas/connector.schema.json`` is generated from these models;
+every field carries a description and, where it helps, examples. Structural rules
+live here (types, enums, unknown keys); rules that span several fields live in
+:mod:`builder.spec.checks`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = [
+    "API",
+    "HTTP_METHODS",
+    "PARAM_LOCATIONS",
+    "Connector",
+    "Param",
+    "Provider",
+    "Request",
+    "Response",
+    "Retry",
+    "Tool",
+]
+
+PARAM_LOCATIONS = ("path", "query", "header", "body")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+PARAM_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+JsonType = Literal["string", "integer", "number", "boolean", "array", "object"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schema(_Model):
+    """A JSON Schema fragment for array items and object properties."""
+
+    type: JsonType = Field(description="JSON Schema type of the value.", examples=["string"])
+    description: str | None = Field(default=None, description="What the value means.")
+    enum: list[Any] | None = Field(default=None, description="The allowed values.")
+    minimum: float | None = Field(default=None, description="Smallest allowed number.")
+    maximum: float | None = Field(default=None, description="Largest allowed number.")
+    pattern: str | None = Field(default=None, description="Regular expression a string matches.")
+    format: str | None = Field(default=None, description="JSON Schema format, e.g. date-time.")
+    items: Schema | None = Field(default=None, description="Schema of each item of an array.")
+    properties: dict[str, Schema] | None = Field(
+        default=None, description="Schemas of an object's properties."
+    )
+
+
+class Param(_Model):
+    """One tool argument and where it goes in the HTTP request."""
+
+    type: JsonType = Field(
+        description="JSON Schema type of the argument.", examples=["string", "integer"]
+    )
+    in_: Literal["path", "query", "header", "body"] = Field(
+        alias="in",
+        description=(
+            "Where the argument goes: a `{name}` placeholder of the path (percent-encoded as "
+            "one segment), the query string, a request header, or a key of the request body."
+        ),
+        examples=["query"],
+    )
+    description: str | None = Field(
+        default=None, description="Shown to the model; say what the argument means."
+    )
+    required: bool | None = Field(
+        default=None,
+        description="Whether the caller must pass it. Default: required unless it has a default.",
+    )
+    default: Any = Field(default=None, description="Value used when the caller omits it.")
+    api_name: str | None = Field(
+        default=None,
+        description="Name of the query key, header or body key upstream, when it differs.",
+        examples=["per_page", "X-Api-Version"],
+    )
+    enum: list[Any] | None = Field(default=None, description="The allowed values.")
+    minimum: float | None = Field(default=None, description="Smallest allowed number.")
+    maximum: float | None = Field(default=None, description="Largest allowed number.")
+    min_length: int | None = Field(default=None, ge=0, description="Shortest allowed string.")
+    max_length: int | None = Field(default=None, ge=0, description="Longest allowed string.")
+    pattern: str | None = Field(default=None, description="Regular expression a string matches.")
+    format: str | None = Field(
+        default=None, description="JSON Schema format, e.g. date-time, email, uri."
+    )
+    items: Schema | None = Field(default=None, description="Schema of each item of an array.")
+    properties: dict[str, Schema] | None = Field(
+        default=None, description="Schemas of an object argument's properties."
+    )
+    explode: bool = Field(
+        default=True,
+        description=(
+            "For array query params: repeat the key for each item (`a=1&a=2`, the default) "
+            "or join the items with commas (`a=1,2`)."
+        ),
+    )
+
+    @property
+    def is_required(self) -> bool:
+        if self.required is not None:
+            return self.required
+        return "default" not in self.model_fields_set
+
+
+class Request(_Model):
+    """The HTTP request a tool call makes."""
+
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = Field(
+        description="HTTP method.", examples=["GET"]
+    )
+    path: Annotated[str, StringConstraints(pattern=r"^/")] = Field(
+        description="Path below `api.base_url`, with `{param}` placeholders for `in: path` params.",
+        examples=["/repos/{owner}/{repo}/issues"],
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Static headers sent with this request."
+    )
+    query: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Static query parameters sent with this request."
+    )
+    body_format: Literal["json", "form"] = Field(
+        default="json", description="How `in: body` params are encoded."
+    )
+
+
+class Response(_Model):
+    """How the upstream response becomes the tool result."""
+
+    select: str | None = Field(
+        default=None,
+        description="JMESPath expression applied to a JSON body.",
+        examples=["items[].{id: id, title: title}"],
+    )
+    max_bytes: int = Field(
+        default=100_000,
+        ge=256,
+        le=10_000_000,
+        description="Longest result passed to the model; longer results are truncated.",
+    )
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "JSON Schema (type object) of the selected result; when given, the tool declares it "
+            "as `outputSchema` and returns `structuredContent`."
+        ),
+    )
+
+
+class Tool(_Model):
+    """One MCP tool: one HTTP request to the API."""
+
+    name: Annotated[str, StringConstraints(pattern=TOOL_NAME_PATTERN)] = Field(
+        description="MCP tool name: 1-128 of A-Z a-z 0-9 _ - .", examples=["list_issues"]
+    )
+    title: str | None = Field(default=None, description="Human-readable name.")
+    description: str = Field(
+        min_length=1, description="What the tool does, for the model. Be specific."
+    )
+    scopes: list[str] = Field(
+        default_factory=list,
+        description="Provider scopes the user must have granted to call this tool.",
+    )
+    request: Request = Field(description="The HTTP request the tool makes.")
+    params: dict[str, Param] = Field(
+        default_factory=dict, description="The tool's arguments, by name."
+    )
+    response: Response = Field(
+        default_factory=lambda: Response(), description="How the response is shaped."
+    )
+    read_only: bool | None = Field(
+        default=None,
+        description="Override: the tool changes nothing. Default: true for GET and HEAD.",
+    )
+    destructive: bool | None = Field(
+        default=None,
+        description="Override: the tool may delete or overwrite. Default: true for DELETE/PUT.",
+    )
+    idempotent: bool | None = Field(
+        default=None,
+        description="Override: repeating the call has no further effect. Default: by method.",
+    )
+    open_world: bool = Field(
+        default=True, description="The tool reaches an outside system (MCP openWorldHint)."
+    )
+
+    @property
+    def is_read_only(self) -> bool:
+        if self.read_only is not None:
+            return self.read_only
+        return self.request.method in ("GET", "HEAD")
+
+    @property
+    def is_destructive(self) -> bool:
+        if self.is_read_only:
+            return False
+        if self.destructive is not None:
+            return self.destructive
+        return self.request.method in ("DELETE", "PUT")
+
+    @property
+    def is_idempotent(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.request.method in ("GET", "HEAD", "PUT", "DELETE")
+
+
+class Retry(_Model):
+    """Retries of 429 and 5xx answers to idempotent requests."""
+
+    attempts: int = Field(default=3, ge=1, le=10, description="Attempts in all, the first too.")
+    max_wait: float = Field(
+        default=30.0, gt=0, le=600, description="Longest wait in seconds before one retry."
+    )
+
+
+class API(_Model):
+    """The upstream HTTP API the tools call."""
+
+    base_url: str = Field(
+        description="Absolute https URL every request stays below.",
+        examples=["https://api.github.com"],
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Headers sent with every request; values may use `${VAR}`.",
+        examples=[{"Accept": "application/json"}],
+    )
+    timeout: float = Field(
+        default=30.0, gt=0, le=600, description="Seconds to wait for the upstream."
+    )
+    retry: Retry = Field(default_factory=lambda: Retry(), description="Retry policy.")
+
+
+class Provider(_Model):
+    """The upstream OAuth 2.0 authorization server (Authorization Code flow)."""
+
+    authorization_url: str = Field(
+        description="The provider's authorization endpoint.",
+        examples=["https://github.com/login/oauth/authorize"],
+    )
+    token_url: str = Field(
+        description="The provider's token endpoint.",
+        examples=["https://github.com/login/oauth/access_token"],
+    )
+    revocation_url: str | None = Field(
+        default=None, description="The provider's token revocation endpoint (RFC 7009)."
+    )
+    client_id: str = Field(
+        description="mcpbuild's client id at the provider; usually `${VAR}`.",
+        examples=["${GITHUB_CLIENT_ID}"],
+    )
+    client_secret: str | None = Field(
+        default=None,
+        description="mcpbuild's client secret: must be a `${VAR}` reference, never a literal.",
+        examples=["${GITHUB_CLIENT_SECRET}"],
+    )
+    scopes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Every scope the connector may ask for, with what it lets the connector do.",
+        examples=[{"repo": "Read and write your repositories"}],
+    )
+    scope_separator: str = Field(
+        default=" ", description="How scopes are joined in the authorization request."
+    )
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
+        Field(default="client_secret_basic", description="How mcpbuild authenticates at token_url.")
+    )
+    authorize_params: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra authorization request parameters.",
+        examples=[{"access_type": "offline", "prompt": "consent"}],
+    )
+    pkce: bool = Field(default=True, description="Use PKCE (S256) toward the provider.")
+
+
+class Connector(_Model):
+    """A connector: an MCP server whose tools call one HTTP API as the signed-in user.
+
+    Top-level keys starting with ``x-`` are ignored: a place for YAML anchors.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"patternProperties": {"^x-": {}}}
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))
+            }
+        return data
+
+    mcpbuild: Literal[1] = Field(description="Version of the connector format.", examples=[1])
+    name: Annotated[str, StringConstraints(pattern=NAME_PATTERN)] = Field(
+        description="Identifier used in URLs and logs: lowercase letters, digits, _ and -.",
+        examples=["github"],
+    )
+    title: str | None = Field(default=None, description="Human-readable name.")
+    description: str | None = Field(default=None, description="What the connector is for.")
+    version: str | None = Field(default=None, description="The connector's own version.")
+    provider: Provider | None = Field(
+        default=None,
+        description="The upstream OAuth provider; omit to serve without OAuth (public APIs).",
+    )
+    api: API = Field(description="The upstream HTTP API.")
+    read_only: bool = Field(
+        default=False, description="Serve only the read-only tools; refuse every other."
+    )
+    tools: list[Tool] = Field(min_length=1, description="The connector's tools.")

@@ -1,0 +1,63 @@
+"""The checked-in JSON Schema agrees with the models, and every shipped connector with both."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from builder.spec import load_connector
+from builder.spec.export import connector_schema, drift, schema_path
+
+ROOT = Path(__file__).resolve().parents[2]
+CONNECTORS = sorted((ROOT / "connectors").glob("*.yaml"))
+VALID_FIXTURES = sorted((Path(__file__).parent / "fixtures" / "valid").glob("*.yaml"))
+
+
+def test_checked_in_schema_has_not_drifted() -> None:
+    assert drift(schema_path()) == ""
+
+
+def test_drift_is_reported_as_a_diff(tmp_path: Path) -> None:
+    stale = tmp_path / "schema.json"
+    stale.write_text(schema_path().read_text().replace('"Absolute https URL', '"Old text'))
+    diff = drift(stale)
+    assert '-          "description": "Old text every request stays below."' in diff
+    assert '+          "description": "Absolute https URL every request stays below."' in diff
+
+
+def test_schema_is_valid_draft_2020_12() -> None:
+    jsonschema.Draft202012Validator.check_schema(connector_schema())
+
+
+def test_every_field_has_a_description() -> None:
+    missing = []
+    for name, definition in connector_schema()["$defs"].items():
+        for field, prop in definition.get("properties", {}).items():
+            if "description" not in prop:
+                missing.append(f"{name}.{field}")
+    assert missing == []
+
+
+def test_connectors_dir_ships_the_required_connectors() -> None:
+    names = {p.stem for p in CONNECTORS}
+    assert {"demo", "github", "google_calendar", "slack"} <= names
+
+
+@pytest.mark.parametrize("path", CONNECTORS + VALID_FIXTURES, ids=lambda p: p.name)
+def test_spec_is_valid_for_models_and_json_schema(path: Path) -> None:
+    load_connector(str(path))
+    jsonschema.validate(yaml.safe_load(path.read_text()), connector_schema())
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# yaml-language-server: $schema=")
+
+
+@pytest.mark.parametrize("path", CONNECTORS, ids=lambda p: p.name)
+def test_connector_schema_comment_points_at_the_schema(path: Path) -> None:
+    first = path.read_text().splitlines()[0]
+    target = (path.parent / first.split("$schema=", 1)[1]).resolve()
+    assert target == schema_path()
+    assert json.loads(target.read_text())["title"] == "Connector"
