@@ -1,0 +1,149 @@
+"""The command line, through typer's CliRunner and as a real console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from builder import __version__
+from builder.cli import app
+from builder.spec import load_connector
+
+ROOT = Path(__file__).resolve().parents[1]
+INVALID = ROOT / "tests" / "spec" / "fixtures" / "invalid"
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"mcpbuild {__version__}"
+
+
+def test_validate_shipped_connectors_exits_0() -> None:
+    files = sorted(str(p) for p in (ROOT / "connectors").glob("*.yaml"))
+    result = runner.invoke(app, ["validate", *files])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(": ok (") == len(files)
+
+
+def test_validate_invalid_exits_1_with_positions() -> None:
+    path = INVALID / "bad_param_in.yaml"
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:12:33: tools[0].params.owner.in: expected one of path" in result.stderr
+    assert "1 error in 1 file" in result.stderr
+
+
+def test_validate_missing_file_exits_2() -> None:
+    result = runner.invoke(app, ["validate", "does-not-exist.yaml"])
+    assert result.exit_code == 2
+    assert "does-not-exist.yaml: cannot read file" in result.stderr
+
+
+def test_validate_without_files_is_a_usage_error() -> None:
+    assert runner.invoke(app, ["validate"]).exit_code == 2
+
+
+def test_validate_json_format() -> None:
+    path = INVALID / "path_mismatch.yaml"
+    result = runner.invoke(app, ["validate", "--format", "json", str(path)])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    first = report["errors"][0]
+    assert (first["line"], first["column"], first["code"]) == (8, 34, "path_param")
+    assert first["path"] == "tools[0].request.path"
+
+
+def test_validate_github_format_emits_annotations() -> None:
+    path = INVALID / "duplicate_key.yaml"
+    result = runner.invoke(app, ["validate", "--format", "github", str(path)])
+    assert result.exit_code == 1
+    head = f"::error file={path},line=9,col=5,title=mcpbuild duplicate_key::"
+    assert result.stdout.startswith(head)
+    assert "tools[0].description: duplicate key 'description'" in result.stdout
+
+
+def test_schema_prints_and_checks(tmp_path: Path) -> None:
+    printed = runner.invoke(app, ["schema"])
+    assert printed.exit_code == 0
+    assert json.loads(printed.stdout)["title"] == "Connector"
+    assert runner.invoke(app, ["schema", "--check"]).exit_code == 0
+    stale = tmp_path / "schema.json"
+    stale.write_text("{}\n")
+    drifted = runner.invoke(app, ["schema", "--check", "--path", str(stale)])
+    assert drifted.exit_code == 1
+    assert "has drifted" in drifted.stderr
+    assert '+  "$schema"' in drifted.stderr
+
+
+def test_init_writes_a_starter_that_validates(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path / "proj"), "--name", "acme-crm"])
+    assert result.exit_code == 0, result.output
+    spec = tmp_path / "proj" / "connector.yaml"
+    connector = load_connector(str(spec))
+    assert connector.name == "acme-crm"
+    assert connector.provider is not None
+    assert connector.provider.client_secret == "${ACME_CRM_CLIENT_SECRET}"
+    assert (tmp_path / "proj" / "connector.schema.json").exists()
+    again = runner.invoke(app, ["init", str(tmp_path / "proj"), "--name", "acme-crm"])
+    assert again.exit_code == 2
+    assert "exists" in again.stderr
+
+
+def test_init_refuses_a_bad_name(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path), "--name", "Bad Name"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "connector.yaml").exists()
+
+
+def test_tools_prints_input_schema_and_annotations() -> None:
+    result = runner.invoke(app, ["tools", "--json", str(ROOT / "connectors" / "demo.yaml")])
+    assert result.exit_code == 0, result.output
+    tools = {t["name"]: t for t in json.loads(result.stdout)}
+    listing = tools["list_notes"]
+    assert listing["annotations"]["readOnlyHint"] is True
+    assert listing["inputSchema"]["properties"]["limit"] == {
+        "type": "integer",
+        "description": "How many notes to return.",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+    }
+    assert "required" not in listing["inputSchema"]
+    delete = tools["delete_note"]["annotations"]
+    assert delete["readOnlyHint"] is False
+    assert delete["destructiveHint"] is True
+    assert tools["create_note"]["inputSchema"]["required"] == ["title"]
+
+
+def test_tools_text_output_on_invalid_spec_exits_1() -> None:
+    result = runner.invoke(app, ["tools", str(INVALID / "bad_param_in.yaml")])
+    assert result.exit_code == 1
+    assert "expected one of path, query, header, body" in result.stderr
+
+
+def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_bytes(bytes(range(256)) * 100)
+    proc = subprocess.run(
+        [sys.executable, "-m", "builder.cli", "validate", str(garbage)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "binary" in proc.stderr
+
+
+def test_pre_commit_hook_is_declared() -> None:
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hooks[0]["id"] == "mcpbuild-validate"
+    assert hooks[0]["entry"] == "mcpbuild validate"
