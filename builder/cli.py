@@ -208,6 +208,77 @@ def tools(
         typer.echo("")
 
 
+class Transport(StrEnum):
+    http = "http"
+    stdio = "stdio"
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def serve(
+    file: Annotated[Path, typer.Argument(help="The connector spec to serve.")],
+    host: Annotated[
+        str, typer.Option(envvar="MCPBUILD_HOST", help="Address to listen on (http).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="MCPBUILD_PORT", help="Port (http).")] = 8000,
+    transport: Annotated[
+        Transport, typer.Option(envvar="MCPBUILD_TRANSPORT", help="http (streamable) or stdio.")
+    ] = Transport.http,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only", envvar="MCPBUILD_READ_ONLY", help="Hide and refuse non-read-only tools."
+        ),
+    ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host", help="Another Host header to accept (behind a proxy); repeatable."
+        ),
+    ] = None,
+    log_format: Annotated[
+        LogFormat, typer.Option(envvar="MCPBUILD_LOG_FORMAT", help="Log lines as text or JSON.")
+    ] = LogFormat.text,
+    log_level: Annotated[
+        str, typer.Option(envvar="MCPBUILD_LOG_LEVEL", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Serve a connector as an MCP server (streamable HTTP at /mcp, or stdio)."""
+    from builder.errors import ConfigError
+    from builder.server.logs import configure_logging
+    from builder.server.serve import ServeOptions, open_connector, run_http, run_stdio
+
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        typer.echo(
+            f"--log-level: expected debug, info, warning or error, got {log_level!r}", err=True
+        )
+        raise typer.Exit(EXIT_USAGE)
+    configure_logging(log_level, log_format.value)
+    connector = _load_or_exit(file)
+    options = ServeOptions(
+        host=host,
+        port=port,
+        transport=transport.value,
+        read_only=read_only,
+        allow_hosts=tuple(allow_host or ()),
+    )
+    try:
+        served = open_connector(connector, options)
+    except ConfigError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    if transport is Transport.stdio:
+        import anyio
+
+        anyio.run(run_stdio, served)
+    else:
+        run_http(served, options)
+
+
 @app.command()
 def demo() -> None:
     """Run the embedded default: validate and describe the shipped connectors.

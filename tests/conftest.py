@@ -10,3 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

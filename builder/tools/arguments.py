@@ -1,0 +1,117 @@
+"""Tool arguments: checked against the tool's input schema before anything is sent."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from builder.errors import ArgumentError
+from builder.spec.models import Tool
+from builder.spec.params import input_schema
+
+__all__ = ["ArgumentChecker"]
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
+
+
+class ArgumentChecker:
+    """Validates one tool's arguments and fills in the defaults of those left out."""
+
+    def __init__(self, tool: Tool) -> None:
+        self.tool = tool
+        self.schema = input_schema(tool)
+        self._validator = Draft202012Validator(self.schema, format_checker=FormatChecker())
+        self._defaults = {
+            name: p.default for name, p in tool.params.items() if "default" in p.model_fields_set
+        }
+
+    def check(self, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The arguments with defaults applied, or :class:`ArgumentError` naming each bad one."""
+        args = dict(arguments or {})
+        errors = sorted(self._validator.iter_errors(args), key=lambda e: list(e.path))
+        if errors:
+            raise ArgumentError("; ".join(self._describe(e) for e in errors[:5]))
+        for name, value in self._defaults.items():
+            args.setdefault(name, value)
+        return args
+
+    def _describe(self, error: ValidationError) -> str:
+        where = _where(error)
+        kind = str(error.validator)
+        value: Any = error.instance
+        limit: Any = error.validator_value
+        if kind == "required":
+            missing = [n for n in self.schema.get("required", []) if n not in (value or {})]
+            return f"missing required argument '{missing[0] if missing else '?'}'"
+        if kind == "additionalProperties":
+            known = list(self.schema["properties"])
+            unknown = [k for k in value if k not in known]
+            name = unknown[0] if unknown else "?"
+            text = f"unknown argument '{name}'"
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if near:
+                return f"{text}; did you mean '{near[0]}'?"
+            return f"{text}; expected one of {', '.join(known) or 'none'}"
+        if kind == "type":
+            expected = limit
+            words = (
+                " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
+                if isinstance(expected, list)
+                else _TYPE_WORDS.get(str(expected), str(expected))
+            )
+            return f"{where}: expected {words}, got {_show(value)}"
+        if kind == "enum":
+            options = ", ".join(_show(v) for v in limit)
+            return f"{where}: expected one of {options}, got {_show(value)}"
+        if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            word = {
+                "minimum": "at least",
+                "maximum": "at most",
+                "exclusiveMinimum": "more than",
+                "exclusiveMaximum": "less than",
+            }[kind]
+            return f"{where}: expected {word} {limit}, got {_show(value)}"
+        if kind == "minLength":
+            return f"{where}: expected at least {limit} characters, got {len(value)}"
+        if kind == "maxLength":
+            return f"{where}: expected at most {limit} characters, got {len(value)}"
+        if kind == "pattern":
+            return f"{where}: expected a string matching {limit}, got {_show(value)}"
+        if kind == "format":
+            return f"{where}: expected a {limit} string, got {_show(value)}"
+        return f"{where}: {error.message}"
+
+
+def _where(error: ValidationError) -> str:
+    parts = list(error.path)
+    if not parts:
+        return "arguments"
+    out = f"argument '{parts[0]}'"
+    for part in parts[1:]:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,238 @@
+"""One tool call = one HTTP request: check, build, send (with retries), shape, log."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import anyio
+
+from builder.errors import ConfigError, ToolCallError, UpstreamError
+from builder.spec.checks import check_api
+from builder.spec.env import resolve
+from builder.spec.models import Connector, Retry, Tool
+from builder.tools.arguments import ArgumentChecker
+from builder.tools.redact import Redactor
+from builder.tools.request import OutgoingRequest, RequestBuilder, within
+from builder.tools.response import ResponseShaper, Shaped, error_detail
+from builder.tools.transport import TransportFailure, UpstreamClient, UpstreamResponse
+
+__all__ = ["Credentials", "PreparedTool", "ToolRunner"]
+
+logger = logging.getLogger("mcpbuild.tools")
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 3
+_FIRST_BACKOFF = 0.25
+
+
+class Credentials(Protocol):
+    """Where a call's upstream authorization comes from (the OAuth work plugs in here)."""
+
+    async def headers(self) -> Mapping[str, str]:
+        """Headers that authorize the request, e.g. ``Authorization: Bearer ...``."""
+        ...
+
+    async def rejected(self) -> bool:
+        """The upstream answered 401: refresh and return True to retry once, or False."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTool:
+    """Everything about one tool that does not depend on a call's arguments."""
+
+    tool: Tool
+    checker: ArgumentChecker
+    builder: RequestBuilder
+    shaper: ResponseShaper
+    retries: bool
+
+
+class ToolRunner:
+    """Runs the connector's tools against the upstream API.
+
+    ``environ`` resolves the spec's ``${VAR}`` references once, at start-up; a missing
+    variable is a :class:`~builder.errors.ConfigError` then, not at the first call.
+    """
+
+    def __init__(
+        self,
+        connector: Connector,
+        environ: Mapping[str, str],
+        client: UpstreamClient,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.connector = connector
+        self.client = client
+        self._sleep = sleep
+        self._jitter = jitter
+        api = connector.api
+        base_url = resolve(api.base_url, environ, field="api.base_url")
+        problems = list(check_api(api.model_copy(update={"base_url": base_url, "headers": {}})))
+        if problems:
+            raise ConfigError(f"api.base_url (after ${{VAR}} resolution): {problems[0].message}")
+        self.host = urlsplit(base_url).netloc
+        self.retry: Retry = api.retry
+        self.timeout = api.timeout
+        secrets: list[str] = []
+        common: dict[str, str] = {}
+        for name, value in api.headers.items():
+            common[name] = resolve(value, environ, field=f"api.headers.{name}")
+            if common[name] != value:
+                secrets.append(common[name])
+        self.tools: dict[str, PreparedTool] = {}
+        for i, tool in enumerate(connector.tools):
+            headers = dict(common)
+            for name, value in tool.request.headers.items():
+                headers[name] = resolve(value, environ, field=f"tools[{i}].request.headers.{name}")
+                if headers[name] != value:
+                    secrets.append(headers[name])
+            self.tools[tool.name] = PreparedTool(
+                tool=tool,
+                checker=ArgumentChecker(tool),
+                builder=RequestBuilder(tool, base_url, headers),
+                shaper=ResponseShaper(tool.response),
+                retries=tool.is_idempotent,
+            )
+        self.redactor = Redactor(secrets)
+
+    async def call(
+        self, name: str, arguments: Mapping[str, Any] | None, credentials: Credentials | None = None
+    ) -> Shaped:
+        """Run tool ``name``; every failure becomes a tool error whose text is safe to show."""
+        started = time.perf_counter()
+        prepared = self.tools.get(name)
+        status: int | None = None
+        attempts = 0
+        outcome = "error"
+        try:
+            if prepared is None:
+                known = ", ".join(self.tools)
+                raise ToolCallError(f"unknown tool '{name}'; this server has: {known}")
+            args = prepared.checker.check(arguments)
+            request = prepared.builder.build(args)
+            response, attempts = await self._send(prepared, request, credentials)
+            status = response.status
+            if 200 <= status < 300:
+                result = self.redactor.scrub_result(prepared.shaper.shape(response, request.method))
+                outcome = "ok" if not result.is_error else "error"
+                return result
+            raise UpstreamError(self._failure_text(response), status=status)
+        except ToolCallError as exc:
+            return Shaped(self.redactor.scrub(str(exc)), is_error=True)
+        finally:
+            logger.info(
+                "tool call",
+                extra={
+                    "tool": name if prepared else "?",
+                    "outcome": outcome,
+                    "upstream_status": status,
+                    "attempts": attempts,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+
+    async def _send(
+        self, prepared: PreparedTool, request: OutgoingRequest, credentials: Credentials | None
+    ) -> tuple[UpstreamResponse, int]:
+        attempt = 0
+        reauthorized = False
+        while True:
+            attempt += 1
+            if credentials is not None:
+                request = _with_headers(request, await credentials.headers())
+            response = await self._follow(prepared, request)
+            if response.status == 401 and credentials is not None and not reauthorized:
+                reauthorized = True
+                if await credentials.rejected():
+                    continue
+            if (
+                prepared.retries
+                and response.status in _RETRY_STATUSES
+                and attempt < self.retry.attempts
+            ):
+                wait = self._backoff(attempt, response.headers.get("retry-after"))
+                if wait is not None:
+                    await self._sleep(wait)
+                    continue
+            return response, attempt
+
+    async def _follow(self, prepared: PreparedTool, request: OutgoingRequest) -> UpstreamResponse:
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._once(prepared, request)
+            if response.status not in _REDIRECTS or request.method not in ("GET", "HEAD"):
+                return response
+            target = urljoin(request.url, response.headers.get("location", ""))
+            if not within(prepared.builder.origin, target):
+                raise UpstreamError(
+                    f"{self.host} answered HTTP {response.status} redirecting to another "
+                    f"origin ({urlsplit(target).netloc or 'no location'}); not followed",
+                    status=response.status,
+                )
+            request = OutgoingRequest(request.method, target, [], request.headers, None)
+        raise UpstreamError(f"{self.host} redirected more than {_MAX_REDIRECTS} times")
+
+    async def _once(self, prepared: PreparedTool, request: OutgoingRequest) -> UpstreamResponse:
+        try:
+            return await self.client.send(
+                request, timeout=self.timeout, read_limit=prepared.shaper.read_limit
+            )
+        except TransportFailure as exc:
+            if exc.kind == "timeout":
+                message = f"{self.host} did not answer within {self.timeout:g} s"
+            elif exc.kind == "connect":
+                message = f"could not connect to {self.host}"
+            else:
+                message = f"the connection to {self.host} broke before a full response came"
+            raise UpstreamError(message) from None
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float | None:
+        """Seconds to wait before the next attempt, or None when the wait is too long."""
+        if retry_after is not None:
+            wait = _parse_retry_after(retry_after)
+            if wait is not None:
+                return wait if wait <= self.retry.max_wait else None
+        ceiling = min(self.retry.max_wait, _FIRST_BACKOFF * 2.0 ** (attempt - 1))
+        return ceiling * (0.5 + self._jitter() / 2)
+
+    def _failure_text(self, response: UpstreamResponse) -> str:
+        text = f"{self.host} answered HTTP {response.status}"
+        if response.reason:
+            text += f" {response.reason}"
+        detail = error_detail(response)
+        if detail:
+            text += f": {detail}"
+        if response.status == 429:
+            after = response.headers.get("retry-after")
+            text += f" (rate limited{'; retry after ' + after + ' s' if after else ''})"
+        return text
+
+
+def _with_headers(request: OutgoingRequest, extra: Mapping[str, str]) -> OutgoingRequest:
+    if not extra:
+        return request
+    return OutgoingRequest(
+        request.method, request.url, request.query, {**request.headers, **extra}, request.body
+    )
+
+
+def _parse_retry_after(value: str) -> float | None:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    wait: float = when.timestamp() - time.time()
+    return max(0.0, wait)

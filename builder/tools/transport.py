@@ -1,0 +1,97 @@
+"""The upstream HTTP client behind one small interface, so it can be chosen by measurement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import httpx
+
+from builder.tools.request import OutgoingRequest
+
+__all__ = ["HttpxUpstream", "TransportFailure", "UpstreamClient", "UpstreamResponse"]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """What came back: status, headers (lower-case names) and at most ``read_limit`` bytes."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: bytes
+    truncated: bool
+
+
+class TransportFailure(Exception):
+    """No HTTP response: the upstream timed out, refused, or broke the connection."""
+
+    def __init__(self, kind: Literal["timeout", "connect", "protocol"]) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class UpstreamClient(Protocol):
+    """Sends one request; never follows redirects; raises :class:`TransportFailure`."""
+
+    async def send(
+        self, request: OutgoingRequest, *, timeout: float, read_limit: int
+    ) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpxUpstream:
+    """One shared :class:`httpx.AsyncClient`: pooled keep-alive connections, no redirects."""
+
+    def __init__(
+        self, *, max_connections: int = 100, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            trust_env=False,
+        )
+
+    async def send(
+        self, request: OutgoingRequest, *, timeout: float, read_limit: int
+    ) -> UpstreamResponse:
+        try:
+            async with self._client.stream(
+                request.method,
+                request.url,
+                params=tuple(request.query),
+                headers=request.headers,
+                content=request.body,
+                timeout=timeout,
+            ) as response:
+                chunks: list[bytes] = []
+                size = 0
+                truncated = False
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > read_limit:
+                        truncated = True
+                        break
+                body = b"".join(chunks)
+                return UpstreamResponse(
+                    response.status_code,
+                    response.reason_phrase,
+                    response.headers,
+                    body[:read_limit] if truncated else body,
+                    truncated,
+                )
+        except httpx.TimeoutException:
+            raise TransportFailure("timeout") from None
+        except httpx.ConnectError:
+            raise TransportFailure("connect") from None
+        except (httpx.TransportError, httpx.DecodingError):
+            raise TransportFailure("protocol") from None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from builder.spec import load_connector
+from builder.spec.models import Connector
+from builder.tools.call import ToolRunner
+from builder.tools.transport import HttpxUpstream
+from tests.servers import running
+from tests.upstream import Upstream, upstream_app
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+API_KEY = "test-api-key-7f3a9c"
+
+
+@dataclass
+class Rig:
+    upstream: Upstream
+    url: str
+    runner: ToolRunner
+
+
+@pytest.fixture
+def connector() -> Connector:
+    return load_connector(str(ASSETS / "upstream.yaml"))
+
+
+@pytest.fixture
+async def rig(connector: Connector) -> AsyncIterator[Rig]:
+    state = Upstream()
+    async with running(upstream_app(state)) as url:
+        sleeps: list[float] = []
+
+        async def no_sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+
+        runner = ToolRunner(
+            connector,
+            {"UPSTREAM_URL": url, "TEST_API_KEY": API_KEY},
+            HttpxUpstream(),
+            sleep=no_sleep,
+        )
+        runner.sleeps = sleeps  # type: ignore[attr-defined]
+        try:
+            yield Rig(state, url, runner)
+        finally:
+            await runner.client.aclose()
