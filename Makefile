@@ -20,6 +20,13 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) install --quiet -c constraints.txt -e '.[test]'
 	touch $(VENV)/.installed $@
 
+CONFORMANCE := tests/conformance
+
+# npm packages the tests need, from the committed lockfile, with Node from PyPI (>= 22).
+$(CONFORMANCE)/node_modules/.installed: $(CONFORMANCE)/package-lock.json $(VENV)/.installed-test
+	cd $(CONFORMANCE) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/mcpbuild demo
 
@@ -30,8 +37,8 @@ lint: $(VENV)/.installed-test
 types: $(VENV)/.installed-test
 	$(BIN)/mypy builder
 
-unit: $(VENV)/.installed-test
-	$(BIN)/pytest
+unit: $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint types unit
 
