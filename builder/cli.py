@@ -240,6 +240,32 @@ def serve(
             "--allow-host", help="Another Host header to accept (behind a proxy); repeatable."
         ),
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MCPBUILD_PUBLIC_URL",
+            help="The origin clients and the provider see (default: http://HOST:PORT).",
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MCPBUILD_STORE",
+            help="Where grants live: sqlite:///PATH (default .mcpbuild/NAME.db).",
+        ),
+    ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev", envvar="MCPBUILD_DEV", help="Generate an encryption key file if none is set."
+        ),
+    ] = False,
+    token_ttl: Annotated[
+        int,
+        typer.Option(
+            envvar="MCPBUILD_TOKEN_TTL", min=5, help="Seconds a client access token lives."
+        ),
+    ] = 900,
     log_format: Annotated[
         LogFormat, typer.Option(envvar="MCPBUILD_LOG_FORMAT", help="Log lines as text or JSON.")
     ] = LogFormat.text,
@@ -265,6 +291,10 @@ def serve(
         transport=transport.value,
         read_only=read_only,
         allow_hosts=tuple(allow_host or ()),
+        public_url=public_url,
+        store=store,
+        dev=dev,
+        token_ttl=token_ttl,
     )
     try:
         served = open_connector(connector, options)
@@ -277,6 +307,14 @@ def serve(
         anyio.run(run_stdio, served)
     else:
         run_http(served, options)
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new MCPBUILD_SECRET_KEY (32 random bytes, URL-safe base64)."""
+    from builder.auth.crypto import generate_key
+
+    typer.echo(generate_key())
 
 
 @app.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from mcp.server.lowlevel import Server
@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from builder.spec.checks import is_loopback_host
 
@@ -49,8 +50,10 @@ def build_app(
     security: TransportSecuritySettings,
     max_body_bytes: int = MAX_BODY_BYTES,
     extra_routes: Sequence[BaseRoute] = (),
+    wrap_mcp: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> Starlette:
-    """The ASGI app: ``/mcp`` (both protocol generations) and ``/healthz``."""
+    """The ASGI app: ``/mcp`` (both protocol generations, behind ``wrap_mcp`` when given:
+    the bearer gate), ``/healthz`` and ``extra_routes``."""
     manager = StreamableHTTPSessionManager(
         app=server,
         # JSON responses are the cheapest mode (no SSE framing) and all our tools answer once.
@@ -65,8 +68,9 @@ def build_app(
         async with manager.run():
             yield
 
+    endpoint: ASGIApp = StreamableHTTPASGIApp(manager)
     routes: list[BaseRoute] = [
-        Route("/mcp", endpoint=StreamableHTTPASGIApp(manager)),
+        Route("/mcp", endpoint=wrap_mcp(endpoint) if wrap_mcp else endpoint),
         Route("/healthz", endpoint=_healthz, methods=["GET"]),
         *extra_routes,
     ]

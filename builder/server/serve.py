@@ -7,16 +7,25 @@ import importlib.util
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
+import httpx
 import uvicorn
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from starlette.applications import Starlette
 
+from builder.auth.crypto import Cipher, load_or_create_dev_key
+from builder.auth.server import Lifetimes
+from builder.auth.setup import OAuth, open_store, redirect_uri_for
+from builder.auth.store import Store
+from builder.errors import ConfigError
 from builder.server.handlers import build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
 from builder.spec.checks import is_loopback_host
@@ -39,6 +48,18 @@ class ServeOptions:
     read_only: bool = False
     allow_hosts: Sequence[str] = field(default_factory=tuple)
     max_body_bytes: int = MAX_BODY_BYTES
+    public_url: str | None = None
+    store: str | None = None
+    dev: bool = False
+    token_ttl: int = 900
+
+    @property
+    def origin(self) -> str:
+        """What clients and the provider see: ``--public-url``, else the bound address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return f"http://{_url_host(host)}:{self.port}"
 
 
 @dataclass
@@ -48,23 +69,44 @@ class Served:
     runner: ToolRunner
     server: Server[Any]
     client: UpstreamClient
+    oauth: OAuth | None = None
 
     def http_app(self, options: ServeOptions) -> Starlette:
         """The streamable HTTP app; closing it (lifespan shutdown) closes the upstream client."""
+        oauth = self.oauth
+        extra_hosts = list(options.allow_hosts)
+        if options.public_url:
+            extra_hosts.append(urlsplit(options.public_url).netloc)
+        tool_scopes = {t.name: list(t.scopes) for t in self.runner.connector.tools}
         app = build_app(
             self.server,
-            security=transport_security(options.host, options.allow_hosts),
+            security=transport_security(options.host, extra_hosts),
             max_body_bytes=options.max_body_bytes,
+            extra_routes=oauth.routes() if oauth else (),
+            wrap_mcp=(
+                (
+                    lambda inner: oauth.gate(
+                        inner, tool_scopes=tool_scopes, max_body_bytes=options.max_body_bytes
+                    )
+                )
+                if oauth
+                else None
+            ),
         )
         inner = app.router.lifespan_context
 
         @contextlib.asynccontextmanager
         async def lifespan(app_: Starlette) -> AsyncIterator[Any]:
-            async with inner(app_) as state:
+            async with inner(app_) as state, anyio.create_task_group() as tg:
+                if oauth is not None:
+                    tg.start_soon(_cleanup_forever, oauth.server.store)
                 try:
                     yield state
                 finally:
+                    tg.cancel_scope.cancel()
                     await self.client.aclose()
+                    if oauth is not None:
+                        await oauth.server.store.close()
 
         app.router.lifespan_context = lifespan
         return app
@@ -75,12 +117,77 @@ def open_connector(
     options: ServeOptions,
     environ: Mapping[str, str] | None = None,
     client: UpstreamClient | None = None,
+    *,
+    provider_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Served:
-    """Resolve the spec's ``${VAR}``s and build everything a server needs (no I/O yet)."""
+    """Resolve the spec's ``${VAR}``s and build everything a server needs.
+
+    A connector with a provider, served over HTTP, gets the OAuth parts: the store
+    (``--store``), the encryption key (``MCPBUILD_SECRET_KEY``, or a generated file with
+    ``--dev``) and the authorization server at ``--public-url``.
+    """
+    env = os.environ if environ is None else environ
+    oauth: OAuth | None = None
+    if connector.provider is not None:
+        if options.transport == "stdio":
+            raise ConfigError(
+                "serving a connector with a provider over stdio needs a stored sign-in "
+                "(`mcpbuild login`), which this version does not have yet; use --transport http"
+            )
+        store_url = options.store or f"sqlite:///.mcpbuild/{connector.name}.db"
+        store = open_store(store_url)
+        cipher = Cipher(_secret_key(env, options, store_url))
+        oauth = OAuth.create(
+            connector,
+            env,
+            public_url=options.origin,
+            store=store,
+            cipher=cipher,
+            read_only=options.read_only,
+            lifetimes=Lifetimes(access_token=options.token_ttl),
+            upstream_transport=provider_transport,
+        )
     upstream = client or HttpxUpstream()
-    runner = ToolRunner(connector, os.environ if environ is None else environ, upstream)
-    server = build_server(runner, read_only=options.read_only)
-    return Served(runner, server, upstream)
+    runner = ToolRunner(connector, env, upstream)
+    if oauth is not None:
+        for secret in oauth.secrets():
+            runner.redactor.add(secret)
+    server = build_server(
+        runner,
+        read_only=options.read_only,
+        credentials_for=oauth.credentials_for if oauth else None,
+    )
+    return Served(runner, server, upstream, oauth)
+
+
+def _secret_key(env: Mapping[str, str], options: ServeOptions, store_url: str) -> str:
+    key = env.get("MCPBUILD_SECRET_KEY")
+    if key:
+        return key
+    if not options.dev:
+        raise ConfigError(
+            "MCPBUILD_SECRET_KEY is not set: it encrypts the users' upstream tokens. "
+            "Create one with `mcpbuild keygen` and export it, or pass --dev for local testing"
+        )
+    path = store_url.removeprefix("sqlite:///")
+    folder = Path(path).parent if path != ":memory:" else Path(".mcpbuild")
+    key, created = load_or_create_dev_key(folder / "secret.key")
+    if created:
+        print(
+            f"--dev: generated an encryption key in {folder / 'secret.key'} (mode 0600); "
+            "set MCPBUILD_SECRET_KEY in production",
+            file=sys.stderr,
+        )
+    return key
+
+
+async def _cleanup_forever(store: Store, every: float = 600.0) -> None:
+    """Delete expired codes, tokens and pending sign-ins now and then."""
+    while True:
+        removed = await store.cleanup(time.time())
+        if removed:
+            logger.info("expired state removed", extra={"rows": removed})
+        await anyio.sleep(every)
 
 
 def exposure_warning(connector: Connector, options: ServeOptions) -> str | None:
@@ -120,9 +227,24 @@ def run_http(served: Served, options: ServeOptions) -> None:
         extra={
             "connector": connector.name,
             "tools": len(served.runner.tools),
-            "url": f"http://{_url_host(options.host)}:{options.port}/mcp",
+            "url": f"{options.origin}/mcp",
         },
     )
+    print(f"mcpbuild: serving '{connector.name}' at {options.origin}/mcp", file=sys.stderr)
+    if served.oauth is not None:
+        print(
+            "mcpbuild: register this redirect URI with the provider: "
+            f"{redirect_uri_for(options.origin)}",
+            file=sys.stderr,
+        )
+        if not options.origin.startswith("https://") and not is_loopback_host(
+            urlsplit(options.origin).hostname or ""
+        ):
+            print(
+                "WARNING: --public-url is not https: tokens and codes would cross the network "
+                "in clear text",
+                file=sys.stderr,
+            )
     uvicorn.Server(config).run()
 
 

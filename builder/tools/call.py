@@ -121,13 +121,14 @@ class ToolRunner:
                 raise ToolCallError(f"unknown tool '{name}'; this server has: {known}")
             args = prepared.checker.check(arguments)
             request = prepared.builder.build(args)
-            response, attempts = await self._send(prepared, request, credentials)
+            response, attempts, auth = await self._send(prepared, request, credentials)
             status = response.status
             if 200 <= status < 300:
-                result = self.redactor.scrub_result(prepared.shaper.shape(response, request.method))
+                result = prepared.shaper.shape(response, request.method)
+                result = self.redactor.scrub_result(result, extra=auth)
                 outcome = "ok" if not result.is_error else "error"
                 return result
-            raise UpstreamError(self._failure_text(response), status=status)
+            raise UpstreamError(self._failure_text(response, auth), status=status)
         except ToolCallError as exc:
             return Shaped(self.redactor.scrub(str(exc)), is_error=True)
         finally:
@@ -144,13 +145,17 @@ class ToolRunner:
 
     async def _send(
         self, prepared: PreparedTool, request: OutgoingRequest, credentials: Credentials | None
-    ) -> tuple[UpstreamResponse, int]:
+    ) -> tuple[UpstreamResponse, int, list[str]]:
+        """The final response, the attempts it took, and the credential values sent."""
         attempt = 0
         reauthorized = False
+        auth: list[str] = []
         while True:
             attempt += 1
             if credentials is not None:
-                request = _with_headers(request, await credentials.headers())
+                extra = await credentials.headers()
+                auth = [v.split(" ", 1)[-1] for v in extra.values()]
+                request = _with_headers(request, extra)
             response = await self._follow(prepared, request)
             if response.status == 401 and credentials is not None and not reauthorized:
                 reauthorized = True
@@ -165,7 +170,7 @@ class ToolRunner:
                 if wait is not None:
                     await self._sleep(wait)
                     continue
-            return response, attempt
+            return response, attempt, auth
 
     async def _follow(self, prepared: PreparedTool, request: OutgoingRequest) -> UpstreamResponse:
         for _ in range(_MAX_REDIRECTS + 1):
@@ -205,11 +210,11 @@ class ToolRunner:
         ceiling = min(self.retry.max_wait, _FIRST_BACKOFF * 2.0 ** (attempt - 1))
         return ceiling * (0.5 + self._jitter() / 2)
 
-    def _failure_text(self, response: UpstreamResponse) -> str:
+    def _failure_text(self, response: UpstreamResponse, auth: list[str]) -> str:
         text = f"{self.host} answered HTTP {response.status}"
         if response.reason:
             text += f" {response.reason}"
-        detail = error_detail(response)
+        detail = self.redactor.scrub(error_detail(response), extra=auth)
         if detail:
             text += f": {detail}"
         if response.status == 429:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from builder.tools.response import Shaped
 
@@ -25,18 +25,26 @@ class Redactor:
             self._secrets.append(secret)
             self._secrets.sort(key=len, reverse=True)
 
-    def scrub_result(self, result: Shaped) -> Shaped:
-        """``result`` with the secrets scrubbed from its text and structured content."""
-        if not any(secret in result.text for secret in self._secrets):
+    def scrub_result(self, result: Shaped, *, extra: Sequence[str] = ()) -> Shaped:
+        """``result`` with the secrets (and ``extra`` ones) scrubbed from its text and
+        structured content."""
+        secrets = self._with(extra)
+        if not any(secret in result.text for secret in secrets):
             return result
         structured = result.structured
         if structured is not None:
-            structured = json.loads(self.scrub(json.dumps(structured)))
-        return Shaped(self.scrub(result.text), structured, result.is_error)
+            structured = json.loads(self.scrub(json.dumps(structured), extra=extra))
+        return Shaped(self.scrub(result.text, extra=extra), structured, result.is_error)
 
-    def scrub(self, text: str) -> str:
-        """``text`` without any of the secrets."""
-        for secret in self._secrets:
+    def scrub(self, text: str, *, extra: Sequence[str] = ()) -> str:
+        """``text`` without any of the secrets (nor ``extra`` ones)."""
+        for secret in self._with(extra):
             if secret in text:
                 text = text.replace(secret, "[redacted]")
         return text
+
+    def _with(self, extra: Sequence[str]) -> list[str]:
+        if not extra:
+            return self._secrets
+        more = [s for s in extra if len(s) >= _MIN_SECRET]
+        return sorted({*self._secrets, *more}, key=len, reverse=True)

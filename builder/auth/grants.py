@@ -1,0 +1,152 @@
+"""The user's upstream tokens: decrypted on use, refreshed one at a time per grant."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import anyio
+
+from builder.auth.crypto import Cipher
+from builder.auth.store import Grant, Store
+from builder.auth.upstream import ProviderError, UpstreamOAuth, UpstreamTokens
+from builder.errors import ToolCallError
+
+__all__ = ["GrantCredentials", "GrantEnded", "GrantManager"]
+
+logger = logging.getLogger("mcpbuild.grants")
+
+# Refresh this long before the upstream says the token expires.
+_EARLY = 30.0
+
+
+class GrantEnded(ToolCallError):
+    """The provider ended the user's grant (revoked, expired): the client must re-authorize."""
+
+
+@dataclass
+class _Current:
+    token: str
+    version: int
+
+
+class GrantManager:
+    """Creates grants, hands out valid upstream access tokens, and refreshes them.
+
+    Refreshes are serialised per grant, in this process by a lock and across replicas by
+    the store's compare-and-set on the grant's version: concurrent calls that all find the
+    token expired cause exactly one request to the provider.
+    """
+
+    def __init__(self, store: Store, cipher: Cipher, upstream: UpstreamOAuth) -> None:
+        self.store = store
+        self.cipher = cipher
+        self.upstream = upstream
+        self._locks: dict[str, anyio.Lock] = {}
+        self.refreshes = 0
+
+    async def create(
+        self, grant_id: str, client_id: str, tokens: UpstreamTokens, scopes: list[str]
+    ) -> Grant:
+        grant = Grant(
+            grant_id=grant_id,
+            client_id=client_id,
+            scopes=tokens.scopes if tokens.scopes is not None else scopes,
+            access_token=self.cipher.encrypt(tokens.access_token, context=grant_id),
+            refresh_token=(
+                self.cipher.encrypt(tokens.refresh_token, context=grant_id)
+                if tokens.refresh_token
+                else None
+            ),
+            expires_at=tokens.expires_at,
+        )
+        await self.store.save_grant(grant)
+        return grant
+
+    async def access_token(self, grant_id: str) -> _Current:
+        """A usable upstream access token, refreshed first when it is about to expire."""
+        grant = await self._active(grant_id)
+        if grant.expires_at is not None and grant.expires_at - _EARLY <= time.time():
+            return await self.refresh(grant_id, seen_version=grant.version)
+        return _Current(self.cipher.decrypt(grant.access_token, context=grant_id), grant.version)
+
+    async def refresh(self, grant_id: str, *, seen_version: int) -> _Current:
+        """Refresh unless someone already did since ``seen_version``."""
+        lock = self._locks.setdefault(grant_id, anyio.Lock())
+        async with lock:
+            grant = await self._active(grant_id)
+            if grant.version != seen_version:
+                return _Current(
+                    self.cipher.decrypt(grant.access_token, context=grant_id), grant.version
+                )
+            if grant.refresh_token is None:
+                await self.end(
+                    grant_id, "the upstream token expired and the provider gave no refresh token"
+                )
+                raise GrantEnded(
+                    "the sign-in with the provider has expired; reconnect to sign in again"
+                )
+            refresh_token = self.cipher.decrypt(grant.refresh_token, context=grant_id)
+            try:
+                tokens = await self.upstream.refresh(refresh_token)
+            except ProviderError as exc:
+                if exc.grant_ended:
+                    await self.end(grant_id, f"provider answered {exc.error}")
+                    raise GrantEnded(
+                        "the provider ended this sign-in (the access was revoked or expired); "
+                        "reconnect to sign in again"
+                    ) from None
+                raise ToolCallError(
+                    f"could not refresh the sign-in with the provider ({exc.error}); try again"
+                ) from None
+            self.refreshes += 1
+            # Saved at once: a rotated refresh token is the only one that works from now on.
+            saved = await self.store.replace_grant_tokens(
+                grant_id,
+                expected_version=grant.version,
+                access_token=self.cipher.encrypt(tokens.access_token, context=grant_id),
+                refresh_token=(
+                    self.cipher.encrypt(tokens.refresh_token, context=grant_id)
+                    if tokens.refresh_token
+                    else None
+                ),
+                expires_at=tokens.expires_at,
+            )
+            if not saved:
+                logger.warning("grant changed during refresh", extra={"grant": grant_id[:8]})
+                fresh = await self._active(grant_id)
+                return _Current(
+                    self.cipher.decrypt(fresh.access_token, context=grant_id), fresh.version
+                )
+            logger.info("upstream token refreshed", extra={"grant": grant_id[:8]})
+            return _Current(tokens.access_token, grant.version + 1)
+
+    async def end(self, grant_id: str, why: str) -> None:
+        logger.warning("grant ended", extra={"grant": grant_id[:8], "reason": why})
+        await self.store.end_grant(grant_id)
+
+    async def _active(self, grant_id: str) -> Grant:
+        grant = await self.store.get_grant(grant_id)
+        if grant is None or not grant.active:
+            raise GrantEnded("this sign-in has ended; reconnect to sign in again")
+        return grant
+
+
+class GrantCredentials:
+    """:class:`builder.tools.call.Credentials` for one tool call made under a grant."""
+
+    def __init__(self, manager: GrantManager, grant_id: str) -> None:
+        self.manager = manager
+        self.grant_id = grant_id
+        self._version = 0
+
+    async def headers(self) -> Mapping[str, str]:
+        current = await self.manager.access_token(self.grant_id)
+        self._version = current.version
+        return {"Authorization": f"Bearer {current.token}"}
+
+    async def rejected(self) -> bool:
+        await self.manager.refresh(self.grant_id, seen_version=self._version)
+        return True

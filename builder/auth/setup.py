@@ -1,0 +1,203 @@
+"""Everything OAuth for one served connector, wired from the spec and the serve options."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware, get_access_token
+from mcp.server.auth.routes import cors_middleware, create_auth_routes
+from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
+from mcp.server.context import ServerRequestContext
+from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
+from pydantic import AnyHttpUrl
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
+
+from builder.auth.cimd import ClientMetadataFetcher
+from builder.auth.consent import ConsentFlow
+from builder.auth.crypto import Cipher
+from builder.auth.gate import BearerGate
+from builder.auth.grants import GrantCredentials, GrantManager
+from builder.auth.server import AuthorizationServer, Lifetimes
+from builder.auth.sqlite import SQLiteStore
+from builder.auth.store import Store
+from builder.auth.upstream import UpstreamOAuth
+from builder.errors import ConfigError
+from builder.spec.models import Connector
+
+__all__ = ["OAuth", "default_scopes", "open_store", "redirect_uri_for"]
+
+logger = logging.getLogger("mcpbuild.auth")
+
+
+def redirect_uri_for(public_url: str) -> str:
+    """The one redirect URI to register with the provider, derived here and nowhere else."""
+    return public_url.rstrip("/") + "/oauth/callback"
+
+
+def default_scopes(connector: Connector, *, read_only: bool = False) -> list[str]:
+    """What a client gets when it asks for nothing: the union of what the served tools need,
+    in the order the provider declares them."""
+    assert connector.provider is not None
+    tools = [t for t in connector.tools if t.is_read_only or not read_only]
+    needed = {s for t in tools for s in t.scopes}
+    ordered = [s for s in connector.provider.scopes if s in needed]
+    return ordered or list(connector.provider.scopes)
+
+
+def open_store(url: str) -> Store:
+    """The store named by ``--store``: ``sqlite:///PATH``."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        return SQLiteStore(path if path == ":memory:" else Path(path))
+    raise ConfigError(f"--store: expected sqlite:///PATH, got {url.split(':', 1)[0]}:...")
+
+
+@dataclass
+class OAuth:
+    """The authorization server, the consent flow, the grant manager and the bearer gate."""
+
+    connector: Connector
+    public_url: str
+    server: AuthorizationServer
+    upstream: UpstreamOAuth
+    grants: GrantManager
+    consent: ConsentFlow
+
+    @classmethod
+    def create(
+        cls,
+        connector: Connector,
+        environ: Mapping[str, str],
+        *,
+        public_url: str,
+        store: Store,
+        cipher: Cipher,
+        read_only: bool = False,
+        lifetimes: Lifetimes | None = None,
+        upstream_transport: httpx.AsyncBaseTransport | None = None,
+        metadata_fetcher: ClientMetadataFetcher | None = None,
+    ) -> OAuth:
+        assert connector.provider is not None
+        public_url = public_url.rstrip("/")
+        upstream = UpstreamOAuth(
+            connector.provider, environ, redirect_uri_for(public_url), transport=upstream_transport
+        )
+        server = AuthorizationServer(
+            store,
+            issuer=public_url,
+            resource=public_url + "/mcp",
+            scopes=list(connector.provider.scopes),
+            default_scopes=default_scopes(connector, read_only=read_only),
+            lifetimes=lifetimes,
+            metadata_fetcher=metadata_fetcher,
+        )
+        grants = GrantManager(store, cipher, upstream)
+        consent = ConsentFlow(
+            connector, server, upstream, grants, secure_cookies=public_url.startswith("https://")
+        )
+        return cls(connector, public_url, server, upstream, grants, consent)
+
+    @property
+    def resource(self) -> str:
+        return self.public_url + "/mcp"
+
+    @property
+    def resource_metadata_url(self) -> str:
+        return self.public_url + "/.well-known/oauth-protected-resource/mcp"
+
+    def metadata(self) -> OAuthMetadata:
+        """RFC 8414 metadata that tells the truth about what this server does."""
+        base = self.public_url
+        return OAuthMetadata(
+            issuer=AnyHttpUrl(base),
+            authorization_endpoint=AnyHttpUrl(base + "/authorize"),
+            token_endpoint=AnyHttpUrl(base + "/token"),
+            registration_endpoint=AnyHttpUrl(base + "/register"),
+            revocation_endpoint=AnyHttpUrl(base + "/revoke"),
+            scopes_supported=self.server.scopes,
+            response_types_supported=["code"],
+            grant_types_supported=["authorization_code", "refresh_token"],
+            token_endpoint_auth_methods_supported=[
+                "none",
+                "client_secret_post",
+                "client_secret_basic",
+            ],
+            revocation_endpoint_auth_methods_supported=[
+                "none",
+                "client_secret_post",
+                "client_secret_basic",
+            ],
+            code_challenge_methods_supported=["S256"],
+            client_id_metadata_document_supported=True,
+            authorization_response_iss_parameter_supported=True,
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        """Metadata, the SDK's /authorize, /token, /register, /revoke, and our consent flow."""
+        as_metadata = cors_middleware(MetadataHandler(self.metadata()).handle, ["GET", "OPTIONS"])
+        prm = ProtectedResourceMetadataHandler(
+            ProtectedResourceMetadata(
+                resource=AnyHttpUrl(self.resource),
+                authorization_servers=[AnyHttpUrl(self.public_url)],
+                scopes_supported=self.server.scopes,
+                resource_name=self.connector.title or self.connector.name,
+            )
+        )
+        prm_endpoint = cors_middleware(prm.handle, ["GET", "OPTIONS"])
+        ours: list[BaseRoute] = [
+            Route(
+                "/.well-known/oauth-authorization-server", as_metadata, methods=["GET", "OPTIONS"]
+            ),
+            Route(
+                "/.well-known/oauth-protected-resource/mcp",
+                prm_endpoint,
+                methods=["GET", "OPTIONS"],
+            ),
+            Route(
+                "/.well-known/oauth-protected-resource", prm_endpoint, methods=["GET", "OPTIONS"]
+            ),
+        ]
+        sdk = create_auth_routes(
+            self.server,
+            AnyHttpUrl(self.public_url),
+            client_registration_options=ClientRegistrationOptions(
+                enabled=True,
+                valid_scopes=self.server.scopes,
+                default_scopes=self.server.scopes,
+            ),
+            revocation_options=RevocationOptions(enabled=True),
+        )
+        sdk = [
+            r for r in sdk if getattr(r, "path", "") != "/.well-known/oauth-authorization-server"
+        ]
+        return [*ours, *sdk, *self.consent.routes()]
+
+    def gate(
+        self, app: ASGIApp, *, tool_scopes: Mapping[str, list[str]], max_body_bytes: int
+    ) -> ASGIApp:
+        """``app`` (the /mcp endpoint) behind the bearer gate."""
+        return BearerGate(
+            AuthContextMiddleware(app),
+            self.server,
+            resource=self.resource,
+            resource_metadata_url=self.resource_metadata_url,
+            tool_scopes=tool_scopes,
+            max_body_bytes=max_body_bytes,
+        )
+
+    def credentials_for(self, ctx: ServerRequestContext[Any]) -> GrantCredentials | None:
+        """The calling user's upstream credentials, from the token the gate verified."""
+        token = get_access_token()
+        if token is None or token.subject is None:
+            return None
+        return GrantCredentials(self.grants, token.subject)
+
+    def secrets(self) -> list[str]:
+        return self.upstream.secrets()

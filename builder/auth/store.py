@@ -1,0 +1,125 @@
+"""All authorization state behind one interface: clients, pending authorizations, codes,
+client tokens and grants (which hold the user's upstream tokens, encrypted).
+
+The embedded default is :class:`builder.auth.sqlite.SQLiteStore`; a shared store (Redis)
+implements the same Protocol so that any replica can serve any request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = ["CodeRecord", "Grant", "Pending", "Store", "TokenRecord"]
+
+
+@dataclass
+class Pending:
+    """An authorization in progress: from the client's /authorize to the provider's callback."""
+
+    id: str
+    client_id: str
+    redirect_uri: str
+    redirect_uri_explicit: bool
+    code_challenge: str
+    state: str | None
+    scopes: list[str]
+    resource: str | None
+    expires_at: float
+    csrf: str
+    upstream_state: str | None = None
+    upstream_verifier: str | None = None
+
+
+@dataclass
+class CodeRecord:
+    """One of our authorization codes, stored by hash, bound to a grant."""
+
+    code_hash: str
+    client_id: str
+    grant_id: str
+    scopes: list[str]
+    resource: str | None
+    redirect_uri: str
+    redirect_uri_explicit: bool
+    code_challenge: str
+    expires_at: float
+
+
+@dataclass
+class TokenRecord:
+    """One of our access or refresh tokens, stored by hash, bound to a grant."""
+
+    token_hash: str
+    kind: Literal["access", "refresh"]
+    client_id: str
+    grant_id: str
+    scopes: list[str]
+    resource: str | None
+    expires_at: float | None
+    revoked: bool = False
+
+
+@dataclass
+class Grant:
+    """A user's consent: the upstream tokens (encrypted) that tool calls use."""
+
+    grant_id: str
+    client_id: str
+    scopes: list[str]
+    access_token: str  # encrypted
+    refresh_token: str | None  # encrypted
+    expires_at: float | None
+    version: int = 1
+    active: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """The state store. Operations named ``take_*`` are atomic: of two concurrent callers,
+    exactly one gets the first use."""
+
+    async def save_client(self, client_id: str, info: dict[str, Any]) -> None: ...
+    async def get_client(self, client_id: str) -> dict[str, Any] | None: ...
+
+    async def save_pending(self, pending: Pending) -> None: ...
+    async def get_pending(self, pending_id: str) -> Pending | None: ...
+    async def take_pending_by_state(self, upstream_state: str) -> Pending | None: ...
+    async def delete_pending(self, pending_id: str) -> None: ...
+
+    async def save_code(self, code: CodeRecord) -> None: ...
+    async def take_code(self, code_hash: str) -> tuple[CodeRecord | None, bool]:
+        """The code and whether this is its first use (a second use must revoke its grant)."""
+        ...
+
+    async def save_token(self, token: TokenRecord) -> None: ...
+    async def get_token(self, token_hash: str) -> TokenRecord | None: ...
+    async def take_refresh(self, token_hash: str) -> tuple[TokenRecord | None, bool]:
+        """The refresh token, revoked by this call, and whether it was still active."""
+        ...
+
+    async def revoke_token(self, token_hash: str) -> TokenRecord | None: ...
+
+    async def save_grant(self, grant: Grant) -> None: ...
+    async def get_grant(self, grant_id: str) -> Grant | None: ...
+    async def replace_grant_tokens(
+        self,
+        grant_id: str,
+        *,
+        expected_version: int,
+        access_token: str,
+        refresh_token: str | None,
+        expires_at: float | None,
+    ) -> bool:
+        """Compare-and-set of the upstream tokens; False when another writer came first."""
+        ...
+
+    async def end_grant(self, grant_id: str) -> None:
+        """Deactivate the grant and revoke every client token bound to it."""
+        ...
+
+    async def cleanup(self, now: float) -> int:
+        """Delete expired pending authorizations, codes and tokens; how many rows went."""
+        ...
+
+    async def close(self) -> None: ...
