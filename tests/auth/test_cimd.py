@@ -1,0 +1,91 @@
+"""Client ID metadata documents: fetched only from public https hosts, capped and cached.
+
+The network is faked with httpx.MockTransport and the resolver with a stub: no test may
+reach a public address, and this is fault injection around one small fetcher."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from builder.auth.cimd import MAX_BYTES, ClientMetadataFetcher, is_metadata_client_id
+
+pytestmark = pytest.mark.anyio
+URL = "https://client.example.com/oauth/metadata.json"
+
+
+def doc(**overrides: object) -> dict[str, object]:
+    return {
+        "client_id": URL,
+        "client_name": "Example client",
+        "redirect_uris": ["http://127.0.0.1:3000/callback"],
+        "token_endpoint_auth_method": "none",
+        **overrides,
+    }
+
+
+def fetcher(body: bytes | dict[str, object], *, address: str = "93.184.216.34", status: int = 200):
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return httpx.Response(status, content=content)
+
+    async def resolver(host: str) -> list[str]:
+        return [address]
+
+    return (
+        ClientMetadataFetcher(resolver=resolver, transport=httpx.MockTransport(handler)),
+        calls,
+    )
+
+
+def test_which_client_ids_are_documents() -> None:
+    assert is_metadata_client_id(URL)
+    assert not is_metadata_client_id("https://client.example.com/")
+    assert not is_metadata_client_id("http://client.example.com/meta.json")
+    assert not is_metadata_client_id("3f2a-registered-id")
+
+
+async def test_valid_document_becomes_a_public_client_and_is_cached() -> None:
+    fetch, calls = fetcher(doc())
+    client = await fetch.fetch(URL)
+    assert client is not None
+    assert client.client_name == "Example client"
+    assert client.token_endpoint_auth_method == "none"
+    assert [str(u) for u in client.redirect_uris or []] == ["http://127.0.0.1:3000/callback"]
+    await fetch.fetch(URL)
+    assert calls == [URL]
+
+
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "10.0.0.5", "192.168.1.1", "169.254.169.254", "::1"]
+)
+async def test_private_addresses_are_never_fetched(address: str) -> None:
+    fetch, calls = fetcher(doc(), address=address)
+    assert await fetch.fetch(URL) is None
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        doc(client_id="https://other.example.com/meta.json"),
+        doc(redirect_uris=["http://evil.example.com/cb"]),
+        doc(redirect_uris=[]),
+        doc(token_endpoint_auth_method="client_secret_post"),
+        b"not json",
+        b"x" * (MAX_BYTES + 1),
+    ],
+)
+async def test_unacceptable_documents_are_refused(body: bytes | dict[str, object]) -> None:
+    fetch, _ = fetcher(body)
+    assert await fetch.fetch(URL) is None
+
+
+async def test_non_200_is_refused() -> None:
+    fetch, _ = fetcher(doc(), status=404)
+    assert await fetch.fetch(URL) is None

@@ -1,0 +1,127 @@
+"""The official MCP SDK client with its OAuth provider, driven headlessly.
+
+The redirect handler plays the browser: it follows redirects with httpx from our
+/authorize, through our consent page (submitted like a person would, with its cookie and
+CSRF field), to the provider (which signs the test user in automatically) and back, and
+stops at the client's own redirect URI, whose code and state the callback handler returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+
+REDIRECT_URI = "http://127.0.0.1:33418/callback"
+
+
+@dataclass
+class MemoryStorage(TokenStorage):
+    tokens: OAuthToken | None = None
+    client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+@dataclass
+class Browser:
+    """Follows an authorization request to the client's redirect URI."""
+
+    redirect_uri: str = REDIRECT_URI
+    approve: bool = True
+    visited: list[str] = field(default_factory=list)
+    result: dict[str, str] = field(default_factory=dict)
+    consent_pages: int = 0
+
+    async def run(self, url: str) -> dict[str, str]:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=15) as http:
+            for _ in range(20):
+                self.visited.append(url)
+                if url.startswith(self.redirect_uri):
+                    query = parse_qs(urlsplit(url).query)
+                    self.result = {k: v[0] for k, v in query.items()}
+                    return self.result
+                response = await http.get(url)
+                if response.status_code in (301, 302, 303, 307, 308):
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                if response.status_code == 200 and 'action="/consent"' in response.text:
+                    self.consent_pages += 1
+                    form = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', response.text))
+                    form["decision"] = "approve" if self.approve else "deny"
+                    answer = await http.post(urljoin(url, "/consent"), data=form)
+                    assert answer.status_code in (302, 303), answer.text
+                    url = urljoin(url, answer.headers["location"])
+                    continue
+                raise AssertionError(f"unexpected {response.status_code} at {url}: {response.text[:300]}")
+        raise AssertionError("too many redirects")
+
+
+@dataclass
+class OAuthUser:
+    """One MCP client identity with its token storage and browser."""
+
+    scope: str | None = None
+    storage: MemoryStorage = field(default_factory=MemoryStorage)
+    browser: Browser = field(default_factory=Browser)
+
+    def provider(self, server_url: str) -> OAuthClientProvider:
+        async def redirect_handler(url: str) -> None:
+            await self.browser.run(url)
+
+        async def callback_handler() -> AuthorizationCodeResult:
+            result = self.browser.result
+            if "error" in result:
+                raise RuntimeError(f"authorization failed: {result['error']}")
+            return AuthorizationCodeResult(
+                code=result["code"], state=result.get("state"), iss=result.get("iss")
+            )
+
+        metadata = OAuthClientMetadata(
+            client_name="mcpbuild test client",
+            redirect_uris=[self.browser.redirect_uri],  # type: ignore[list-item]
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",
+            scope=self.scope,
+        )
+        return OAuthClientProvider(
+            server_url,
+            metadata,
+            self.storage,
+            redirect_handler=redirect_handler,
+            callback_handler=callback_handler,
+        )
+
+    @contextlib.asynccontextmanager
+    async def client(self, mcp_url: str, *, mode: Any = "legacy") -> AsyncIterator[Client]:
+        async with (
+            httpx2.AsyncClient(auth=self.provider(mcp_url), timeout=30) as http,
+            Client(streamable_http_client(mcp_url, http_client=http), mode=mode) as client,
+        ):
+            yield client
