@@ -21,10 +21,15 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 	touch $(VENV)/.installed $@
 
 CONFORMANCE := tests/conformance
+PROVIDER    := tests/provider
 
 # npm packages the tests need, from the committed lockfile, with Node from PyPI (>= 22).
 $(CONFORMANCE)/node_modules/.installed: $(CONFORMANCE)/package-lock.json $(VENV)/.installed-test
 	cd $(CONFORMANCE) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(PROVIDER)/node_modules/.installed: $(PROVIDER)/package-lock.json $(VENV)/.installed-test
+	cd $(PROVIDER) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: $(VENV)/.installed
@@ -37,7 +42,7 @@ lint: $(VENV)/.installed-test
 types: $(VENV)/.installed-test
 	$(BIN)/mypy builder
 
-unit: $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed
+unit: $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed $(PROVIDER)/node_modules/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint types unit

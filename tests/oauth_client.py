@@ -8,12 +8,15 @@ stops at the client's own redirect URI, whose code and state the callback handle
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import re
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 import httpx2
@@ -78,7 +81,9 @@ class Browser:
                     assert answer.status_code in (302, 303), answer.text
                     url = urljoin(url, answer.headers["location"])
                     continue
-                raise AssertionError(f"unexpected {response.status_code} at {url}: {response.text[:300]}")
+                raise AssertionError(
+                    f"unexpected {response.status_code} at {url}: {response.text[:300]}"
+                )
         raise AssertionError("too many redirects")
 
 
@@ -125,3 +130,70 @@ class OAuthUser:
             Client(streamable_http_client(mcp_url, http_client=http), mode=mode) as client,
         ):
             yield client
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass
+class RawClient:
+    """A hand-driven OAuth client of mcpbuild, for the cases the SDK client would not make:
+    reused codes, wrong verifiers, reused refresh tokens, odd redirect URIs."""
+
+    base: str
+    http: httpx.AsyncClient
+    browser: Browser = field(default_factory=Browser)
+    client_id: str = ""
+
+    async def register(self, redirect_uris: list[str] | None = None) -> httpx.Response:
+        response = await self.http.post(
+            self.base + "/register",
+            json={
+                "client_name": "raw test client",
+                "redirect_uris": redirect_uris or [self.browser.redirect_uri],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            },
+        )
+        if response.status_code == 201:
+            self.client_id = response.json()["client_id"]
+        return response
+
+    def authorize_url(self, challenge: str, scope: str, **extra: str) -> str:
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.browser.redirect_uri,
+            "scope": scope,
+            "state": "st-1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "resource": self.base + "/mcp",
+            **extra,
+        }
+        return f"{self.base}/authorize?{urlencode(params)}"
+
+    async def code(self, scope: str = "notes.read notes.write") -> tuple[str, str]:
+        """A fresh authorization code and its PKCE verifier."""
+        verifier, challenge = pkce()
+        result = await self.browser.run(self.authorize_url(challenge, scope))
+        assert result.get("state") == "st-1", result
+        return result["code"], verifier
+
+    async def token(self, **form: str) -> httpx.Response:
+        return await self.http.post(
+            self.base + "/token", data={"client_id": self.client_id, **form}
+        )
+
+    async def exchange(self, code: str, verifier: str) -> httpx.Response:
+        return await self.token(
+            grant_type="authorization_code",
+            code=code,
+            code_verifier=verifier,
+            redirect_uri=self.browser.redirect_uri,
+            resource=self.base + "/mcp",
+        )

@@ -12,14 +12,24 @@ import httpx
 import uvicorn
 
 
-@contextlib.asynccontextmanager
-async def running(
-    app: Any, *, ready_path: str = "/healthz", timeout: float = 10.0
-) -> AsyncIterator[str]:
-    """Run ASGI ``app`` under uvicorn in this event loop; yield ``http://127.0.0.1:PORT``."""
+def bound_socket(port: int = 0) -> socket.socket:
+    """A socket bound on 127.0.0.1 (a free port unless given), so the URL is known first."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def running(
+    app: Any,
+    *,
+    ready_path: str = "/healthz",
+    timeout: float = 10.0,
+    sock: socket.socket | None = None,
+) -> AsyncIterator[str]:
+    """Run ASGI ``app`` under uvicorn in this event loop; yield ``http://127.0.0.1:PORT``."""
+    sock = sock or bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(

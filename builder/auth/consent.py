@@ -151,7 +151,7 @@ Client id: <code>{_e(pending.client_id)}</code></p>
             await self.server.store.delete_pending(pending.id)
             return _back(
                 pending,
-                self.server.issuer,
+                self.server.issuer_id,
                 error="access_denied",
                 error_description="the user denied the request",
             )
@@ -180,7 +180,7 @@ Client id: <code>{_e(pending.client_id)}</code></p>
             error = params["error"] if params["error"] == "access_denied" else "server_error"
             return _back(
                 pending,
-                self.server.issuer,
+                self.server.issuer_id,
                 error=error,
                 error_description=f"the provider answered {params['error']}",
             )
@@ -188,7 +188,7 @@ Client id: <code>{_e(pending.client_id)}</code></p>
         if not code:
             return _back(
                 pending,
-                self.server.issuer,
+                self.server.issuer_id,
                 error="server_error",
                 error_description="the provider sent no code",
             )
@@ -198,7 +198,7 @@ Client id: <code>{_e(pending.client_id)}</code></p>
             logger.warning("provider code exchange failed", extra={"error": exc.error})
             return _back(
                 pending,
-                self.server.issuer,
+                self.server.issuer_id,
                 error="server_error",
                 error_description=f"the provider refused the code ({exc.error})",
             )
@@ -208,7 +208,7 @@ Client id: <code>{_e(pending.client_id)}</code></p>
         logger.info(
             "grant created", extra={"grant": grant_id[:8], "client": pending.client_id[:12]}
         )
-        return _back(pending, self.server.issuer, code=ours)
+        return _back(pending, self.server.issuer_id, code=ours)
 
 
 def _back(pending: Pending, issuer: str, **params: str) -> Response:

@@ -31,6 +31,7 @@ class BearerGate:
         resource_metadata_url: str,
         tool_scopes: Mapping[str, list[str]],
         max_body_bytes: int,
+        default_scopes: list[str] | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
@@ -38,6 +39,8 @@ class BearerGate:
         self.metadata_url = resource_metadata_url
         self.tool_scopes = tool_scopes
         self.max_body = max_body_bytes
+        # On a 401, tell the client which scopes to ask for (MCP scope selection, step 1).
+        self.default_scope = " ".join(default_scopes) if default_scopes else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +50,9 @@ class BearerGate:
         info = await self.verifier.verify_token(token) if token else None
         if info is None or (info.resource and info.resource.rstrip("/") != self.resource):
             error = "invalid_token" if token else None
-            await self._challenge(send, 401, error, "a valid bearer token is required")
+            await self._challenge(
+                send, 401, error, "a valid bearer token is required", scope_value=self.default_scope
+            )
             return
         scope["user"] = AuthenticatedUser(info)
         scope["auth"] = AuthCredentials(info.scopes)

@@ -18,8 +18,16 @@ __all__ = ["GrantCredentials", "GrantEnded", "GrantManager"]
 
 logger = logging.getLogger("mcpbuild.grants")
 
-# Refresh this long before the upstream says the token expires.
+# Refresh this long before the upstream says the token expires, at most: a tenth of the
+# token's lifetime for short-lived tokens.
 _EARLY = 30.0
+
+
+def _due(grant: Grant, now: float) -> bool:
+    if grant.expires_at is None:
+        return False
+    lifetime = grant.expires_at - grant.issued_at if grant.issued_at else _EARLY * 10
+    return grant.expires_at - min(_EARLY, lifetime / 10) <= now
 
 
 class GrantEnded(ToolCallError):
@@ -61,6 +69,7 @@ class GrantManager:
                 else None
             ),
             expires_at=tokens.expires_at,
+            issued_at=time.time(),
         )
         await self.store.save_grant(grant)
         return grant
@@ -68,7 +77,7 @@ class GrantManager:
     async def access_token(self, grant_id: str) -> _Current:
         """A usable upstream access token, refreshed first when it is about to expire."""
         grant = await self._active(grant_id)
-        if grant.expires_at is not None and grant.expires_at - _EARLY <= time.time():
+        if _due(grant, time.time()):
             return await self.refresh(grant_id, seen_version=grant.version)
         return _Current(self.cipher.decrypt(grant.access_token, context=grant_id), grant.version)
 
@@ -113,6 +122,7 @@ class GrantManager:
                     else None
                 ),
                 expires_at=tokens.expires_at,
+                issued_at=time.time(),
             )
             if not saved:
                 logger.warning("grant changed during refresh", extra={"grant": grant_id[:8]})

@@ -24,6 +24,7 @@ from mcp.server.auth.provider import (
     TokenError,
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from pydantic import AnyHttpUrl
 
 from builder.auth.cimd import ClientMetadataFetcher, is_metadata_client_id
 from builder.auth.crypto import new_token, token_hash
@@ -61,6 +62,8 @@ class AuthorizationServer:
     ) -> None:
         self.store = store
         self.issuer = issuer.rstrip("/")
+        # The issuer identifier exactly as the metadata document spells it (RFC 9207 `iss`).
+        self.issuer_id = str(AnyHttpUrl(self.issuer))
         self.resource = resource
         self.scopes = scopes
         self.default_scopes = default_scopes
@@ -255,13 +258,15 @@ class AuthorizationServer:
         grant = await self.store.get_grant(record.grant_id)
         if grant is None or not grant.active:
             return None
+        # The grant rides in `claims`, not `subject`: the SDK binds a session to the token's
+        # subject, and a step-up re-authorization creates a new grant for the same session.
         return AccessToken(
             token=token,
             client_id=record.client_id,
             scopes=record.scopes,
             expires_at=int(record.expires_at) if record.expires_at else None,
             resource=record.resource,
-            subject=record.grant_id,
+            claims={"grant": record.grant_id},
         )
 
     async def verify_token(self, token: str) -> AccessToken | None:

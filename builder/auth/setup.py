@@ -190,14 +190,16 @@ class OAuth:
             resource_metadata_url=self.resource_metadata_url,
             tool_scopes=tool_scopes,
             max_body_bytes=max_body_bytes,
+            default_scopes=self.server.default_scopes,
         )
 
     def credentials_for(self, ctx: ServerRequestContext[Any]) -> GrantCredentials | None:
         """The calling user's upstream credentials, from the token the gate verified."""
         token = get_access_token()
-        if token is None or token.subject is None:
+        grant = (token.claims or {}).get("grant") if token is not None else None
+        if not isinstance(grant, str):
             return None
-        return GrantCredentials(self.grants, token.subject)
+        return GrantCredentials(self.grants, grant)
 
     def secrets(self) -> list[str]:
         return self.upstream.secrets()

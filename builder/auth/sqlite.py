@@ -185,6 +185,7 @@ class SQLiteStore:
         access_token: str,
         refresh_token: str | None,
         expires_at: float | None,
+        issued_at: float = 0.0,
     ) -> bool:
         with self._lock:
             row = self._db.execute(
@@ -198,6 +199,7 @@ class SQLiteStore:
                 access_token=access_token,
                 refresh_token=refresh_token,
                 expires_at=expires_at,
+                issued_at=issued_at,
                 version=expected_version + 1,
             )
             changed = self._db.execute(

@@ -70,6 +70,7 @@ class Grant:
     access_token: str  # encrypted
     refresh_token: str | None  # encrypted
     expires_at: float | None
+    issued_at: float = 0.0
     version: int = 1
     active: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +111,7 @@ class Store(Protocol):
         access_token: str,
         refresh_token: str | None,
         expires_at: float | None,
+        issued_at: float = 0.0,
     ) -> bool:
         """Compare-and-set of the upstream tokens; False when another writer came first."""
         ...

@@ -77,7 +77,12 @@ class Served:
         extra_hosts = list(options.allow_hosts)
         if options.public_url:
             extra_hosts.append(urlsplit(options.public_url).netloc)
-        tool_scopes = {t.name: list(t.scopes) for t in self.runner.connector.tools}
+        connector = self.runner.connector
+        read_only = options.read_only or connector.read_only
+        # Hidden tools are refused by the handler; they must not send a client to step up.
+        tool_scopes = {
+            t.name: list(t.scopes) for t in connector.tools if t.is_read_only or not read_only
+        }
         app = build_app(
             self.server,
             security=transport_security(options.host, extra_hosts),
