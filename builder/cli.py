@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -304,9 +306,124 @@ def serve(
     if transport is Transport.stdio:
         import anyio
 
-        anyio.run(run_stdio, served)
+        try:
+            anyio.run(run_stdio, served)
+        except ConfigError as exc:
+            typer.echo(f"{file}: {exc}", err=True)
+            raise typer.Exit(EXIT_INVALID) from None
     else:
         run_http(served, options)
+
+
+@app.command()
+def login(
+    file: Annotated[Path, typer.Argument(help="The connector spec to sign in to.")],
+    port: Annotated[
+        int, typer.Option(help="Loopback port of the redirect URI (0: any free port).")
+    ] = 0,
+    store: Annotated[
+        str | None, typer.Option(envvar="MCPBUILD_STORE", help="sqlite:///PATH for the grant.")
+    ] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the URL to open.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the sign-in.")] = 300.0,
+) -> None:
+    """Sign in to the connector's provider in a browser and store the grant locally, for
+    `serve --transport stdio` and `call`."""
+    import anyio
+
+    from builder.auth.local import default_opener, state_store_url
+    from builder.auth.local import login as run_login
+    from builder.errors import ConfigError
+
+    connector = _load_or_exit(file)
+    try:
+        scopes = anyio.run(
+            lambda: run_login(
+                connector,
+                os.environ,
+                store_url=state_store_url(connector, store),
+                port=port,
+                open_browser=None if no_browser else default_opener,
+                timeout=timeout,
+            )
+        )
+    except ConfigError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    typer.echo(f"signed in to {connector.title or connector.name} (scopes: {' '.join(scopes)})")
+
+
+@app.command()
+def call(
+    file: Annotated[Path, typer.Argument(help="The connector spec.")],
+    tool: Annotated[str, typer.Argument(help="The tool to call.")],
+    arg: Annotated[list[str] | None, typer.Option("--arg", help="NAME=VALUE; repeatable.")] = None,
+    json_args: Annotated[
+        str | None, typer.Option("--json", help="All arguments as one JSON object.")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(envvar="MCPBUILD_STORE", help="sqlite:///PATH of the grant.")
+    ] = None,
+) -> None:
+    """Call one tool from the shell (as the signed-in user, for a connector with a provider)
+    and print its result; exit 1 when the tool reports an error."""
+    import anyio
+
+    from builder.errors import ArgumentError, ConfigError
+    from builder.tools.arguments import parse_cli_arguments
+
+    connector = _load_or_exit(file)
+    chosen = next((t for t in connector.tools if t.name == tool), None)
+    if chosen is None:
+        names = ", ".join(t.name for t in connector.tools)
+        typer.echo(f"{file}: no tool '{tool}'; the tools are: {names}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        arguments: dict[str, Any] = json.loads(json_args) if json_args else {}
+        if not isinstance(arguments, dict):
+            raise ArgumentError("--json: expected a JSON object")
+        arguments.update(parse_cli_arguments(chosen, arg or []))
+    except (ValueError, ArgumentError) as exc:
+        typer.echo(f"{exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        text, is_error = anyio.run(_call_once, connector, tool, arguments, store)
+    except ConfigError as exc:
+        typer.echo(f"{file}: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    typer.echo(text)
+    if is_error:
+        raise typer.Exit(EXIT_INVALID)
+
+
+async def _call_once(
+    connector: Any, tool: str, arguments: dict[str, Any], store: str | None
+) -> tuple[str, bool]:
+    from builder.auth.local import LocalGrant, state_store_url
+    from builder.tools.call import ToolRunner
+    from builder.tools.transport import HttpxUpstream
+
+    client = HttpxUpstream()
+    local = None
+    try:
+        runner = ToolRunner(connector, os.environ, client)
+        credentials = None
+        if connector.provider is not None:
+            local = LocalGrant(
+                connector, os.environ, state_store_url(connector, store), "http://127.0.0.1/"
+            )
+            credentials = await local.credentials()
+        result = await runner.call(tool, arguments, credentials)
+    finally:
+        await client.aclose()
+        if local is not None:
+            await local.close()
+    text = result.text
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    return text, result.is_error
 
 
 @app.command()

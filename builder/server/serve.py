@@ -22,11 +22,13 @@ from mcp.server.stdio import stdio_server
 from starlette.applications import Starlette
 
 from builder.auth.crypto import Cipher, load_or_create_dev_key
+from builder.auth.grants import GrantCredentials
+from builder.auth.local import LocalGrant, state_store_url
 from builder.auth.server import Lifetimes
 from builder.auth.setup import OAuth, open_store, redirect_uri_for
 from builder.auth.store import Store
 from builder.errors import ConfigError
-from builder.server.handlers import build_server
+from builder.server.handlers import CredentialsFor, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
 from builder.spec.checks import is_loopback_host
 from builder.spec.models import Connector
@@ -70,6 +72,7 @@ class Served:
     server: Server[Any]
     client: UpstreamClient
     oauth: OAuth | None = None
+    local: LocalGrant | None = None
 
     def http_app(self, options: ServeOptions) -> Starlette:
         """The streamable HTTP app; closing it (lifespan shutdown) closes the upstream client."""
@@ -133,13 +136,14 @@ def open_connector(
     """
     env = os.environ if environ is None else environ
     oauth: OAuth | None = None
-    if connector.provider is not None:
-        if options.transport == "stdio":
-            raise ConfigError(
-                "serving a connector with a provider over stdio needs a stored sign-in "
-                "(`mcpbuild login`), which this version does not have yet; use --transport http"
-            )
-        store_url = options.store or f"sqlite:///.mcpbuild/{connector.name}.db"
+    local: LocalGrant | None = None
+    if connector.provider is not None and options.transport == "stdio":
+        # One person on their own machine: the grant `mcpbuild login` stored.
+        local = LocalGrant(
+            connector, env, state_store_url(connector, options.store), "http://127.0.0.1/"
+        )
+    elif connector.provider is not None:
+        store_url = state_store_url(connector, options.store)
         store = open_store(store_url)
         cipher = Cipher(_secret_key(env, options, store_url))
         oauth = OAuth.create(
@@ -157,12 +161,12 @@ def open_connector(
     if oauth is not None:
         for secret in oauth.secrets():
             runner.redactor.add(secret)
-    server = build_server(
-        runner,
-        read_only=options.read_only,
-        credentials_for=oauth.credentials_for if oauth else None,
-    )
-    return Served(runner, server, upstream, oauth)
+    credentials_for: CredentialsFor | None = oauth.credentials_for if oauth else None
+    if local is not None:
+        local_credentials = GrantCredentials(local.grants, local.grant_id)
+        credentials_for = lambda ctx: local_credentials  # noqa: E731
+    server = build_server(runner, read_only=options.read_only, credentials_for=credentials_for)
+    return Served(runner, server, upstream, oauth, local)
 
 
 def _secret_key(env: Mapping[str, str], options: ServeOptions, store_url: str) -> str:
@@ -255,6 +259,8 @@ def run_http(served: Served, options: ServeOptions) -> None:
 
 async def run_stdio(served: Served) -> None:
     """Serve over stdin/stdout; stdout carries nothing but the protocol."""
+    if served.local is not None:
+        await served.local.credentials()  # not signed in: say so now, not at the first call
     try:
         async with stdio_server() as (read_stream, write_stream):
             await served.server.run(
@@ -263,6 +269,8 @@ async def run_stdio(served: Served) -> None:
     finally:
         with anyio.CancelScope(shield=True):
             await served.client.aclose()
+            if served.local is not None:
+                await served.local.close()
 
 
 def _url_host(host: str) -> str:

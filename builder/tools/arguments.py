@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from builder.errors import ArgumentError
 from builder.spec.models import Tool
 from builder.spec.params import input_schema
 
-__all__ = ["ArgumentChecker"]
+__all__ = ["ArgumentChecker", "parse_cli_arguments"]
 
 _TYPE_WORDS = {
     "string": "a string",
@@ -115,3 +116,32 @@ def _show(value: Any) -> str:
         return "an array"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_cli_arguments(tool: Tool, pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` pairs from a command line, each value read as the param's type says
+    (numbers, true/false, JSON for arrays and objects); checking comes later."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise ArgumentError(f"--arg: expected NAME=VALUE, got {pair!r}")
+        param = tool.params.get(name)
+        kind = param.type if param is not None else "string"
+        out[name] = _read(kind, text)
+    return out
+
+
+def _read(kind: str, text: str) -> Any:
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        if kind in ("array", "object"):
+            return json.loads(text)
+    except ValueError:
+        return text  # the schema check names the argument and what it expected
+    return text

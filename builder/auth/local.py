@@ -1,0 +1,167 @@
+"""Sign-in for one person on their own machine: ``mcpbuild login`` stores a grant that
+``serve --transport stdio`` and ``mcpbuild call`` then use.
+
+The provider redirects to a loopback listener (RFC 8252 §7.3), so no public URL is
+needed; the grant is stored encrypted like any other, under a fixed id per connector.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from builder.auth.crypto import Cipher, load_or_create_dev_key
+from builder.auth.grants import GrantCredentials, GrantManager
+from builder.auth.setup import default_scopes, open_store
+from builder.auth.store import Store
+from builder.auth.upstream import ProviderError, UpstreamOAuth
+from builder.errors import ConfigError
+from builder.spec.models import Connector
+
+__all__ = ["LocalGrant", "local_grant_id", "login", "state_store_url"]
+
+logger = logging.getLogger("mcpbuild.login")
+Opener = Callable[[str], Awaitable[None] | None]
+
+
+def local_grant_id(connector: Connector) -> str:
+    return f"local:{connector.name}"
+
+
+def state_store_url(connector: Connector, store: str | None) -> str:
+    """``--store``, else ``sqlite:///.mcpbuild/NAME.db`` (the same default as ``serve``)."""
+    return store or f"sqlite:///.mcpbuild/{connector.name}.db"
+
+
+def _cipher(env: Mapping[str, str], store_url: str) -> Cipher:
+    key = env.get("MCPBUILD_SECRET_KEY")
+    if not key:
+        path = store_url.removeprefix("sqlite:///")
+        folder = Path(path).parent if path != ":memory:" else Path(".mcpbuild")
+        key, created = load_or_create_dev_key(folder / "secret.key")
+        if created:
+            print(
+                f"generated an encryption key in {folder / 'secret.key'} (mode 0600)",
+                file=sys.stderr,
+            )
+    return Cipher(key)
+
+
+class LocalGrant:
+    """The stored local sign-in of one connector: its store, key and grant manager."""
+
+    def __init__(
+        self, connector: Connector, env: Mapping[str, str], store_url: str, redirect_uri: str
+    ) -> None:
+        if connector.provider is None:
+            raise ConfigError(
+                f"connector '{connector.name}' has no provider: nothing to sign in to"
+            )
+        self.connector = connector
+        self.store: Store = open_store(store_url)
+        self.upstream = UpstreamOAuth(connector.provider, env, redirect_uri)
+        self.grants = GrantManager(self.store, _cipher(env, store_url), self.upstream)
+        self.grant_id = local_grant_id(connector)
+
+    async def credentials(self) -> GrantCredentials:
+        """Credentials for tool calls; a clear error when nobody has signed in."""
+        grant = await self.store.get_grant(self.grant_id)
+        if grant is None or not grant.active:
+            raise ConfigError(
+                f"not signed in to '{self.connector.name}': run `mcpbuild login "
+                "<connector.yaml>` first"
+            )
+        return GrantCredentials(self.grants, self.grant_id)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+async def login(
+    connector: Connector,
+    env: Mapping[str, str],
+    *,
+    store_url: str,
+    port: int = 0,
+    open_browser: Opener | None = None,
+    timeout: float = 300.0,
+    scopes: list[str] | None = None,
+) -> list[str]:
+    """Run the Authorization Code flow through a loopback redirect and store the grant;
+    return the scopes granted."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    redirect_uri = f"http://127.0.0.1:{sock.getsockname()[1]}/oauth/callback"
+    local = LocalGrant(connector, env, store_url, redirect_uri)
+    wanted = scopes or default_scopes(connector)
+    url, state, verifier = local.upstream.authorization_request(wanted)
+    outcome: dict[str, str] = {}
+    done = anyio.Event()
+
+    async def callback(request: Request) -> HTMLResponse:
+        params = request.query_params
+        if params.get("state") != state or done.is_set():
+            return _page("This sign-in answer does not match the request in progress.", 400)
+        outcome.update(params)
+        done.set()
+        if "error" in params:
+            return _page(f"Sign-in failed: {params['error']}. You can close this tab.", 400)
+        return _page("Signed in. You can close this tab and return to the terminal.", 200)
+
+    app = Starlette(routes=[Route("/oauth/callback", callback)])
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    print(f"redirect URI (register it with the provider): {redirect_uri}", file=sys.stderr)
+    print(f"open this URL to sign in:\n{url}", file=sys.stderr)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            if open_browser is not None:
+                maybe = open_browser(url)
+                if maybe is not None:
+                    await maybe
+            with anyio.fail_after(timeout):
+                await done.wait()
+            server.should_exit = True
+        if "error" in outcome:
+            raise ConfigError(f"the provider refused the sign-in: {outcome['error']}")
+        try:
+            tokens = await local.upstream.exchange_code(outcome.get("code", ""), verifier)
+        except ProviderError as exc:
+            raise ConfigError(f"the provider refused the code: {exc.error}") from None
+        await local.store.end_grant(local.grant_id)
+        grant = await local.grants.create(local.grant_id, "local", tokens, wanted)
+        return grant.scopes
+    except TimeoutError:
+        raise ConfigError(f"no sign-in within {timeout:g} s") from None
+    finally:
+        sock.close()
+        await local.close()
+
+
+def _page(text: str, status: int) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><meta charset=utf-8><title>mcpbuild</title><p>{html.escape(text)}</p>",
+        status_code=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def default_opener(url: str) -> None:
+    """Open ``url`` in the user's browser when there is one."""
+    if os.environ.get("DISPLAY") or sys.platform in ("darwin", "win32"):
+        import webbrowser
+
+        webbrowser.open(url)
