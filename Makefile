@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint types unit bench clean
+.PHONY: demo test lint types unit bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ $(PROVIDER)/node_modules/.installed: $(PROVIDER)/package-lock.json $(VENV)/.inst
 	cd $(PROVIDER) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Debian packages the tests need (Chromium for the consent page test); CI runs as root.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: run 'sudo apt-get install chromium'" >&2; exit 1; \
+	  fi; }
+
 demo: $(VENV)/.installed
 	$(BIN)/mcpbuild demo
 
@@ -42,7 +51,7 @@ lint: $(VENV)/.installed-test
 types: $(VENV)/.installed-test
 	$(BIN)/mypy builder
 
-unit: $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed $(PROVIDER)/node_modules/.installed
+unit: system-deps $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed $(PROVIDER)/node_modules/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint types unit
