@@ -435,45 +435,32 @@ def keygen() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run the embedded default: validate and describe the shipped connectors.
+def demo(
+    host: Annotated[
+        str, typer.Option(help="Address mcpbuild listens on (loopback only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="mcpbuild's port.")] = 8000,
+    notes_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The demo notes service's port.")
+    ] = 9470,
+    state_dir: Annotated[
+        Path, typer.Option(help="Where mcpbuild's store and its generated key live.")
+    ] = Path(".mcpbuild") / "demo",
+) -> None:
+    """Run the embedded default: a local notes service with its own OAuth server, and
+    connectors/demo.yaml served against it. No accounts, no internet; Ctrl-C stops it."""
+    from builder.demo.run import DemoError, DemoOptions, run_demo
+    from builder.server.logs import configure_logging
 
-    The OAuth demo (a local notes service with its own authorization server) comes with
-    the OAuth work; until then this shows what each shipped connector offers.
-    """
-    directory = Path(__file__).resolve().parents[1] / "connectors"
-    specs = sorted(directory.glob("*.yaml"))
-    if not specs:
-        typer.echo(f"no connectors found in {directory}", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    for spec in specs:
-        connector = _load_or_exit(spec)
-        read_only = sum(1 for t in connector.tools if t.is_read_only)
-        auth = (
-            "OAuth via " + _host(connector.provider.authorization_url)
-            if connector.provider
-            else "no sign-in"
-        )
-        typer.echo(f"{spec.relative_to(directory.parent)}: {connector.title or connector.name}")
-        typer.echo(f"  {connector.description or ''}".rstrip())
-        typer.echo(
-            f"  {len(connector.tools)} tools ({read_only} read-only), {auth}, "
-            f"API {connector.api.base_url}"
-        )
-        for tool in connector.tools:
-            mark = "read " if tool.is_read_only else "WRITE"
-            typer.echo(f"    {mark} {tool.name:<24} {tool.request.method} {tool.request.path}")
-    typer.echo("")
-    typer.echo(
-        "All connectors are valid. `mcpbuild demo` will next start a local notes service with "
-        "its own OAuth server and serve connectors/demo.yaml against it (see README)."
-    )
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).netloc or url
+    configure_logging("info", "text")
+    options = DemoOptions(host=host, port=port, notes_port=notes_port, state_dir=state_dir)
+    try:
+        run_demo(options)
+    except DemoError as exc:
+        typer.echo(f"mcpbuild demo: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except KeyboardInterrupt:  # Ctrl-C before the servers took over the signal
+        raise typer.Exit(0) from None
 
 
 def _load_or_exit(file: Path) -> Any:

@@ -2,8 +2,9 @@
 
 The redirect handler plays the browser: it follows redirects with httpx from our
 /authorize, through our consent page (submitted like a person would, with its cookie and
-CSRF field), to the provider (which signs the test user in automatically) and back, and
-stops at the client's own redirect URI, whose code and state the callback handler returns.
+CSRF field), to the provider (which signs the test user in automatically, or, for the
+demo notes service, shows a sign-in form it submits) and back, and stops at the client's
+own redirect URI, whose code and state the callback handler returns.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -60,6 +62,7 @@ class Browser:
     visited: list[str] = field(default_factory=list)
     result: dict[str, str] = field(default_factory=dict)
     consent_pages: int = 0
+    sign_in_pages: int = 0  # the demo notes service's sign-in form (builder/demo)
 
     async def run(self, url: str) -> dict[str, str]:
         async with httpx.AsyncClient(follow_redirects=False, timeout=15) as http:
@@ -78,6 +81,17 @@ class Browser:
                     form = dict(re.findall(r'name="(request|csrf)" value="([^"]*)"', response.text))
                     form["decision"] = "approve" if self.approve else "deny"
                     answer = await http.post(urljoin(url, "/consent"), data=form)
+                    assert answer.status_code in (302, 303), answer.text
+                    url = urljoin(url, answer.headers["location"])
+                    continue
+                if response.status_code == 200 and "data-demo-sign-in" in response.text:
+                    self.sign_in_pages += 1
+                    inputs = re.findall(
+                        r'<input[^>]*?name="([^"]+)"[^>]*?value="([^"]*)"', response.text
+                    )
+                    form = {k: html.unescape(v) for k, v in inputs}
+                    form["decision"] = "approve" if self.approve else "deny"
+                    answer = await http.post(urljoin(url, "/oauth/authorize"), data=form)
                     assert answer.status_code in (302, 303), answer.text
                     url = urljoin(url, answer.headers["location"])
                     continue
