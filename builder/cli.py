@@ -403,9 +403,9 @@ async def _call_once(
 ) -> tuple[str, bool]:
     from builder.auth.local import LocalGrant, state_store_url
     from builder.tools.call import ToolRunner
-    from builder.tools.transport import HttpxUpstream
+    from builder.tools.transport import AiohttpUpstream
 
-    client = HttpxUpstream()
+    client = AiohttpUpstream()
     local = None
     try:
         runner = ToolRunner(connector, os.environ, client)

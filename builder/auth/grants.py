@@ -53,6 +53,9 @@ class GrantManager:
         self.cipher = cipher
         self.upstream = upstream
         self._locks: dict[str, anyio.Lock] = {}
+        # Decrypted access tokens by grant, keyed on the grant's version: AES-GCM per call
+        # is measurable on the hot path, and a refresh bumps the version.
+        self._plain: dict[str, tuple[int, str]] = {}
         self.refreshes = 0
 
     async def create(
@@ -79,7 +82,14 @@ class GrantManager:
         grant = await self._active(grant_id)
         if _due(grant, time.time()):
             return await self.refresh(grant_id, seen_version=grant.version)
-        return _Current(self.cipher.decrypt(grant.access_token, context=grant_id), grant.version)
+        known = self._plain.get(grant_id)
+        if known is not None and known[0] == grant.version:
+            return _Current(known[1], grant.version)
+        token = self.cipher.decrypt(grant.access_token, context=grant_id)
+        if len(self._plain) > 10_000:
+            self._plain.clear()
+        self._plain[grant_id] = (grant.version, token)
+        return _Current(token, grant.version)
 
     async def refresh(self, grant_id: str, *, seen_version: int) -> _Current:
         """Refresh unless someone already did since ``seen_version``."""

@@ -31,9 +31,17 @@ CREATE TABLE IF NOT EXISTS grants (
 _USED_CODE_MEMORY = 3600.0
 
 
+_CACHE_SIZE = 10_000
+
+
 class SQLiteStore:
     """State in one SQLite file. Calls are short and run inline: a thread hop would cost
-    more than the query. Every write is one transaction."""
+    more than the query. Every write is one transaction.
+
+    Tokens and grants are read on every request, so they are cached in memory and every
+    write here updates the cache. That is coherent because one process owns the file; for
+    several replicas, use a shared store (Redis), not one SQLite file.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -41,6 +49,8 @@ class SQLiteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
+        self._tokens: dict[str, TokenRecord] = {}
+        self._grants: dict[str, Grant] = {}
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -128,14 +138,19 @@ class SQLiteStore:
         )
 
     async def get_token(self, token_hash: str) -> TokenRecord | None:
+        cached = self._tokens.get(token_hash)
+        if cached is not None:
+            return cached
         row = self._one("SELECT data, revoked FROM tokens WHERE hash = ?", token_hash)
         if not row:
             return None
         record = TokenRecord(**json.loads(row[0]))
         record.revoked = bool(row[1])
+        _remember(self._tokens, token_hash, record)
         return record
 
     async def take_refresh(self, token_hash: str) -> tuple[TokenRecord | None, bool]:
+        self._tokens.pop(token_hash, None)
         with self._lock:
             first = self._db.execute(
                 "UPDATE tokens SET revoked = 1 WHERE hash = ? AND revoked = 0 RETURNING data",
@@ -153,6 +168,7 @@ class SQLiteStore:
         return record, False
 
     async def revoke_token(self, token_hash: str) -> TokenRecord | None:
+        self._tokens.pop(token_hash, None)
         with self._lock:
             row = self._db.execute(
                 "UPDATE tokens SET revoked = 1 WHERE hash = ? RETURNING data", (token_hash,)
@@ -161,6 +177,7 @@ class SQLiteStore:
 
     # grants
     async def save_grant(self, grant: Grant) -> None:
+        self._grants.pop(grant.grant_id, None)
         self._run(
             "INSERT OR REPLACE INTO grants VALUES (?, ?, ?, ?)",
             grant.grant_id,
@@ -170,11 +187,15 @@ class SQLiteStore:
         )
 
     async def get_grant(self, grant_id: str) -> Grant | None:
+        cached = self._grants.get(grant_id)
+        if cached is not None:
+            return cached
         row = self._one("SELECT data, version, active FROM grants WHERE id = ?", grant_id)
         if not row:
             return None
         grant = Grant(**json.loads(row[0]))
         grant.version, grant.active = row[1], bool(row[2])
+        _remember(self._grants, grant_id, grant)
         return grant
 
     async def replace_grant_tokens(
@@ -187,6 +208,7 @@ class SQLiteStore:
         expires_at: float | None,
         issued_at: float = 0.0,
     ) -> bool:
+        self._grants.pop(grant_id, None)
         with self._lock:
             row = self._db.execute(
                 "SELECT data FROM grants WHERE id = ? AND version = ? AND active = 1",
@@ -209,6 +231,8 @@ class SQLiteStore:
         return changed == 1
 
     async def end_grant(self, grant_id: str) -> None:
+        self._grants.pop(grant_id, None)
+        self._tokens.clear()  # rare: cheaper than finding the grant's tokens in the cache
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -220,6 +244,7 @@ class SQLiteStore:
                 raise
 
     async def cleanup(self, now: float) -> int:
+        self._tokens.clear()
         with self._lock:
             removed = self._db.execute("DELETE FROM pending WHERE expires_at <= ?", (now,)).rowcount
             removed += self._db.execute(
@@ -233,3 +258,9 @@ class SQLiteStore:
     async def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value

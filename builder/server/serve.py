@@ -33,7 +33,7 @@ from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
 from builder.spec.checks import is_loopback_host
 from builder.spec.models import Connector
 from builder.tools.call import ToolRunner
-from builder.tools.transport import HttpxUpstream, UpstreamClient
+from builder.tools.transport import AiohttpUpstream, UpstreamClient
 
 __all__ = ["ServeOptions", "Served", "open_connector", "run_http", "run_stdio"]
 
@@ -156,7 +156,7 @@ def open_connector(
             lifetimes=Lifetimes(access_token=options.token_ttl),
             upstream_transport=provider_transport,
         )
-    upstream = client or HttpxUpstream()
+    upstream = client or AiohttpUpstream()
     runner = ToolRunner(connector, env, upstream)
     if oauth is not None:
         for secret in oauth.secrets():

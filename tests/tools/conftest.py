@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import pytest
 from builder.spec import load_connector
 from builder.spec.models import Connector
 from builder.tools.call import ToolRunner
-from builder.tools.transport import HttpxUpstream
+from builder.tools.transport import AiohttpUpstream, HttpxUpstream, UpstreamClient
 from tests.servers import running
 from tests.upstream import Upstream, upstream_app
 
@@ -29,8 +29,22 @@ def connector() -> Connector:
     return load_connector(str(ASSETS / "upstream.yaml"))
 
 
+CLIENTS: dict[str, Callable[[], UpstreamClient]] = {
+    "aiohttp": AiohttpUpstream,
+    "httpx": HttpxUpstream,
+}
+
+
+@pytest.fixture(params=sorted(CLIENTS))
+def make_client(request: pytest.FixtureRequest) -> Callable[[], UpstreamClient]:
+    """Every tool-call test runs on both upstream clients: they must behave the same."""
+    return CLIENTS[request.param]
+
+
 @pytest.fixture
-async def rig(connector: Connector) -> AsyncIterator[Rig]:
+async def rig(
+    connector: Connector, make_client: Callable[[], UpstreamClient]
+) -> AsyncIterator[Rig]:
     state = Upstream()
     async with running(upstream_app(state)) as url:
         sleeps: list[float] = []
@@ -41,7 +55,7 @@ async def rig(connector: Connector) -> AsyncIterator[Rig]:
         runner = ToolRunner(
             connector,
             {"UPSTREAM_URL": url, "TEST_API_KEY": API_KEY},
-            HttpxUpstream(),
+            make_client(),
             sleep=no_sleep,
         )
         runner.sleeps = sleeps  # type: ignore[attr-defined]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
+from builder.tools.call import ToolRunner
+from builder.tools.transport import UpstreamClient
+from tests.servers import free_port
 from tests.tools.conftest import API_KEY, Rig
 
 # anyio's plugin, not pytest-asyncio: it keeps a fixture's set-up and tear-down in one task,
@@ -201,15 +205,11 @@ async def test_redirect_within_base_url_is_followed(rig: Rig) -> None:
     assert rig.upstream.paths() == ["/api/redirect", "/api/items"]
 
 
-async def test_unreachable_upstream(rig: Rig) -> None:
-    from builder.tools.call import ToolRunner
-    from builder.tools.transport import HttpxUpstream
-    from tests.servers import free_port
-
+async def test_unreachable_upstream(rig: Rig, make_client: Callable[[], UpstreamClient]) -> None:
     runner = ToolRunner(
         rig.runner.connector,
         {"UPSTREAM_URL": f"http://127.0.0.1:{free_port()}", "TEST_API_KEY": API_KEY},
-        HttpxUpstream(),
+        make_client(),
     )
     result = await runner.call("text", {})
     await runner.client.aclose()
