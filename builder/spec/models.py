@@ -44,15 +44,33 @@ class Schema(_Model):
     """A JSON Schema fragment for array items and object properties."""
 
     type: JsonType = Field(description="JSON Schema type of the value.", examples=["string"])
-    description: str | None = Field(default=None, description="What the value means.")
-    enum: list[Any] | None = Field(default=None, description="The allowed values.")
-    minimum: float | None = Field(default=None, description="Smallest allowed number.")
-    maximum: float | None = Field(default=None, description="Largest allowed number.")
-    pattern: str | None = Field(default=None, description="Regular expression a string matches.")
-    format: str | None = Field(default=None, description="JSON Schema format, e.g. date-time.")
-    items: Schema | None = Field(default=None, description="Schema of each item of an array.")
+    description: str | None = Field(
+        default=None, description="What the value means.", examples=["The event start time."]
+    )
+    enum: list[Any] | None = Field(
+        default=None, description="The allowed values.", examples=[["low", "high"]]
+    )
+    minimum: float | None = Field(
+        default=None, description="Smallest allowed number.", examples=[0]
+    )
+    maximum: float | None = Field(
+        default=None, description="Largest allowed number.", examples=[60]
+    )
+    pattern: str | None = Field(
+        default=None,
+        description="Regular expression a string matches.",
+        examples=["^#[0-9a-f]{6}$"],
+    )
+    format: str | None = Field(
+        default=None, description="JSON Schema format, e.g. date-time.", examples=["email"]
+    )
+    items: Schema | None = Field(
+        default=None, description="Schema of each item of an array.", examples=[{"type": "string"}]
+    )
     properties: dict[str, Schema] | None = Field(
-        default=None, description="Schemas of an object's properties."
+        default=None,
+        description="Schemas of an object's properties.",
+        examples=[{"email": {"type": "string"}}],
     )
 
 
@@ -71,30 +89,55 @@ class Param(_Model):
         examples=["query"],
     )
     description: str | None = Field(
-        default=None, description="Shown to the model; say what the argument means."
+        default=None,
+        description="Shown to the model; say what the argument means.",
+        examples=["The repository owner, a user or organisation login."],
     )
     required: bool | None = Field(
         default=None,
         description="Whether the caller must pass it. Default: required unless it has a default.",
+        examples=[False],
     )
-    default: Any = Field(default=None, description="Value used when the caller omits it.")
+    default: Any = Field(
+        default=None, description="Value used when the caller omits it.", examples=[20]
+    )
     api_name: str | None = Field(
         default=None,
         description="Name of the query key, header or body key upstream, when it differs.",
         examples=["per_page", "X-Api-Version"],
     )
-    enum: list[Any] | None = Field(default=None, description="The allowed values.")
-    minimum: float | None = Field(default=None, description="Smallest allowed number.")
-    maximum: float | None = Field(default=None, description="Largest allowed number.")
-    min_length: int | None = Field(default=None, ge=0, description="Shortest allowed string.")
-    max_length: int | None = Field(default=None, ge=0, description="Longest allowed string.")
-    pattern: str | None = Field(default=None, description="Regular expression a string matches.")
-    format: str | None = Field(
-        default=None, description="JSON Schema format, e.g. date-time, email, uri."
+    enum: list[Any] | None = Field(
+        default=None, description="The allowed values.", examples=[["open", "closed", "all"]]
     )
-    items: Schema | None = Field(default=None, description="Schema of each item of an array.")
+    minimum: float | None = Field(
+        default=None, description="Smallest allowed number.", examples=[1]
+    )
+    maximum: float | None = Field(
+        default=None, description="Largest allowed number.", examples=[100]
+    )
+    min_length: int | None = Field(
+        default=None, ge=0, description="Shortest allowed string.", examples=[1]
+    )
+    max_length: int | None = Field(
+        default=None, ge=0, description="Longest allowed string.", examples=[256]
+    )
+    pattern: str | None = Field(
+        default=None,
+        description="Regular expression a string matches.",
+        examples=["^[0-9a-f]{40}$"],
+    )
+    format: str | None = Field(
+        default=None,
+        description="JSON Schema format, e.g. date-time, email, uri.",
+        examples=["date-time"],
+    )
+    items: Schema | None = Field(
+        default=None, description="Schema of each item of an array.", examples=[{"type": "string"}]
+    )
     properties: dict[str, Schema] | None = Field(
-        default=None, description="Schemas of an object argument's properties."
+        default=None,
+        description="Schemas of an object argument's properties.",
+        examples=[{"dateTime": {"type": "string", "format": "date-time"}}],
     )
     explode: bool = Field(
         default=True,
@@ -102,6 +145,7 @@ class Param(_Model):
             "For array query params: repeat the key for each item (`a=1&a=2`, the default) "
             "or join the items with commas (`a=1,2`)."
         ),
+        examples=[False],
     )
 
     @property
@@ -122,13 +166,17 @@ class Request(_Model):
         examples=["/repos/{owner}/{repo}/issues"],
     )
     headers: dict[str, str] = Field(
-        default_factory=dict, description="Static headers sent with this request."
+        default_factory=dict,
+        description="Static headers sent with this request.",
+        examples=[{"X-GitHub-Api-Version": "2022-11-28"}],
     )
     query: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Static query parameters sent with this request."
+        default_factory=dict,
+        description="Static query parameters sent with this request.",
+        examples=[{"sort": "updated"}],
     )
     body_format: Literal["json", "form"] = Field(
-        default="json", description="How `in: body` params are encoded."
+        default="json", description="How `in: body` params are encoded.", examples=["form"]
     )
 
 
@@ -145,6 +193,7 @@ class Response(_Model):
         ge=256,
         le=10_000_000,
         description="Longest result passed to the model; longer results are truncated.",
+        examples=[20000],
     )
     output_schema: dict[str, Any] | None = Field(
         default=None,
@@ -152,6 +201,7 @@ class Response(_Model):
             "JSON Schema (type object) of the selected result; when given, the tool declares it "
             "as `outputSchema` and returns `structuredContent`."
         ),
+        examples=[{"type": "object", "properties": {"ids": {"type": "array"}}}],
     )
 
 
@@ -161,35 +211,52 @@ class Tool(_Model):
     name: Annotated[str, StringConstraints(pattern=TOOL_NAME_PATTERN)] = Field(
         description="MCP tool name: 1-128 of A-Z a-z 0-9 _ - .", examples=["list_issues"]
     )
-    title: str | None = Field(default=None, description="Human-readable name.")
+    title: str | None = Field(
+        default=None, description="Human-readable name.", examples=["List issues"]
+    )
     description: str = Field(
-        min_length=1, description="What the tool does, for the model. Be specific."
+        min_length=1,
+        description="What the tool does, for the model. Be specific.",
+        examples=["List the issues of a repository, newest first."],
     )
     scopes: list[str] = Field(
         default_factory=list,
         description="Provider scopes the user must have granted to call this tool.",
+        examples=[["repo"]],
     )
-    request: Request = Field(description="The HTTP request the tool makes.")
+    request: Request = Field(
+        description="The HTTP request the tool makes.",
+        examples=[{"method": "GET", "path": "/repos/{owner}/{repo}/issues"}],
+    )
     params: dict[str, Param] = Field(
-        default_factory=dict, description="The tool's arguments, by name."
+        default_factory=dict,
+        description="The tool's arguments, by name.",
+        examples=[{"owner": {"type": "string", "in": "path"}}],
     )
     response: Response = Field(
-        default_factory=lambda: Response(), description="How the response is shaped."
+        default_factory=lambda: Response(),
+        description="How the response is shaped.",
+        examples=[{"select": "[].{number: number, title: title}"}],
     )
     read_only: bool | None = Field(
         default=None,
         description="Override: the tool changes nothing. Default: true for GET and HEAD.",
+        examples=[True],
     )
     destructive: bool | None = Field(
         default=None,
         description="Override: the tool may delete or overwrite. Default: true for DELETE/PUT.",
+        examples=[False],
     )
     idempotent: bool | None = Field(
         default=None,
         description="Override: repeating the call has no further effect. Default: by method.",
+        examples=[True],
     )
     open_world: bool = Field(
-        default=True, description="The tool reaches an outside system (MCP openWorldHint)."
+        default=True,
+        description="The tool reaches an outside system (MCP openWorldHint).",
+        examples=[True],
     )
 
     @property
@@ -216,9 +283,15 @@ class Tool(_Model):
 class Retry(_Model):
     """Retries of 429 and 5xx answers to idempotent requests."""
 
-    attempts: int = Field(default=3, ge=1, le=10, description="Attempts in all, the first too.")
+    attempts: int = Field(
+        default=3, ge=1, le=10, description="Attempts in all, the first too.", examples=[3]
+    )
     max_wait: float = Field(
-        default=30.0, gt=0, le=600, description="Longest wait in seconds before one retry."
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Longest wait in seconds before one retry.",
+        examples=[10],
     )
 
 
@@ -235,9 +308,13 @@ class API(_Model):
         examples=[{"Accept": "application/json"}],
     )
     timeout: float = Field(
-        default=30.0, gt=0, le=600, description="Seconds to wait for the upstream."
+        default=30.0, gt=0, le=600, description="Seconds to wait for the upstream.", examples=[10]
     )
-    retry: Retry = Field(default_factory=lambda: Retry(), description="Retry policy.")
+    retry: Retry = Field(
+        default_factory=lambda: Retry(),
+        description="Retry policy.",
+        examples=[{"attempts": 3, "max_wait": 30}],
+    )
 
 
 class Provider(_Model):
@@ -252,7 +329,9 @@ class Provider(_Model):
         examples=["https://github.com/login/oauth/access_token"],
     )
     revocation_url: str | None = Field(
-        default=None, description="The provider's token revocation endpoint (RFC 7009)."
+        default=None,
+        description="The provider's token revocation endpoint (RFC 7009).",
+        examples=["https://oauth2.googleapis.com/revoke"],
     )
     client_id: str = Field(
         description="mcpbuild's client id at the provider; usually `${VAR}`.",
@@ -269,17 +348,25 @@ class Provider(_Model):
         examples=[{"repo": "Read and write your repositories"}],
     )
     scope_separator: str = Field(
-        default=" ", description="How scopes are joined in the authorization request."
+        default=" ",
+        description="How scopes are joined in the authorization request.",
+        examples=[","],
     )
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
-        Field(default="client_secret_basic", description="How mcpbuild authenticates at token_url.")
+        Field(
+            default="client_secret_basic",
+            description="How mcpbuild authenticates at token_url.",
+            examples=["client_secret_post"],
+        )
     )
     authorize_params: dict[str, str] = Field(
         default_factory=dict,
         description="Extra authorization request parameters.",
         examples=[{"access_type": "offline", "prompt": "consent"}],
     )
-    pkce: bool = Field(default=True, description="Use PKCE (S256) toward the provider.")
+    pkce: bool = Field(
+        default=True, description="Use PKCE (S256) toward the provider.", examples=[True]
+    )
 
 
 class Connector(_Model):
@@ -306,15 +393,46 @@ class Connector(_Model):
         description="Identifier used in URLs and logs: lowercase letters, digits, _ and -.",
         examples=["github"],
     )
-    title: str | None = Field(default=None, description="Human-readable name.")
-    description: str | None = Field(default=None, description="What the connector is for.")
-    version: str | None = Field(default=None, description="The connector's own version.")
+    title: str | None = Field(default=None, description="Human-readable name.", examples=["GitHub"])
+    description: str | None = Field(
+        default=None,
+        description="What the connector is for.",
+        examples=["Issues and pull requests of the signed-in user."],
+    )
+    version: str | None = Field(
+        default=None, description="The connector's own version.", examples=["1.0.0"]
+    )
     provider: Provider | None = Field(
         default=None,
         description="The upstream OAuth provider; omit to serve without OAuth (public APIs).",
+        examples=[
+            {
+                "authorization_url": "https://github.com/login/oauth/authorize",
+                "token_url": "https://github.com/login/oauth/access_token",
+                "client_id": "${GITHUB_CLIENT_ID}",
+                "client_secret": "${GITHUB_CLIENT_SECRET}",
+                "scopes": {"repo": "Read and write your repositories"},
+            }
+        ],
     )
-    api: API = Field(description="The upstream HTTP API.")
+    api: API = Field(
+        description="The upstream HTTP API.", examples=[{"base_url": "https://api.github.com"}]
+    )
     read_only: bool = Field(
-        default=False, description="Serve only the read-only tools; refuse every other."
+        default=False,
+        description="Serve only the read-only tools; refuse every other.",
+        examples=[True],
     )
-    tools: list[Tool] = Field(min_length=1, description="The connector's tools.")
+    tools: list[Tool] = Field(
+        min_length=1,
+        description="The connector's tools.",
+        examples=[
+            [
+                {
+                    "name": "get_me",
+                    "description": "The signed-in user.",
+                    "request": {"method": "GET", "path": "/user"},
+                }
+            ]
+        ],
+    )

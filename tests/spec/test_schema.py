@@ -33,13 +33,26 @@ def test_schema_is_valid_draft_2020_12() -> None:
     jsonschema.Draft202012Validator.check_schema(connector_schema())
 
 
-def test_every_field_has_a_description() -> None:
-    missing = []
-    for name, definition in connector_schema()["$defs"].items():
-        for field, prop in definition.get("properties", {}).items():
-            if "description" not in prop:
-                missing.append(f"{name}.{field}")
-    assert missing == []
+def _fields() -> list[tuple[str, dict[str, object]]]:
+    schema = connector_schema()
+    out = [(f"Connector.{f}", p) for f, p in schema["properties"].items()]
+    for name, definition in schema["$defs"].items():
+        out += [(f"{name}.{f}", p) for f, p in definition.get("properties", {}).items()]
+    return out
+
+
+def test_every_field_has_a_description_and_an_example() -> None:
+    assert [name for name, prop in _fields() if "description" not in prop] == []
+    assert [name for name, prop in _fields() if not prop.get("examples")] == []
+
+
+@pytest.mark.parametrize(("name", "prop"), _fields(), ids=[n for n, _ in _fields()])
+def test_every_example_is_valid_for_its_field(name: str, prop: dict[str, object]) -> None:
+    schema = connector_schema()
+    field_schema = {k: v for k, v in prop.items() if k != "examples"}
+    validator = jsonschema.Draft202012Validator({**field_schema, "$defs": schema["$defs"]})
+    for example in prop["examples"]:  # type: ignore[attr-defined]
+        assert list(validator.iter_errors(example)) == [], f"{name}: {example!r}"
 
 
 def test_connectors_dir_ships_the_required_connectors() -> None:
