@@ -211,3 +211,33 @@ class RawClient:
             redirect_uri=self.browser.redirect_uri,
             resource=self.base + "/mcp",
         )
+
+
+async def raw_tool_call(
+    http: httpx.AsyncClient, mcp_url: str, token: str, name: str, call_id: int = 1
+) -> httpx.Response:
+    """One stateless 2026-07-28 ``tools/call`` with a bearer token, by hand (the SDK client
+    serialises requests while its OAuth lock is held)."""
+    return await http.post(
+        mcp_url,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": name,
+            "Accept": "application/json, text/event-stream",
+        },
+        json={
+            "jsonrpc": "2.0",
+            "id": call_id,
+            "method": "tools/call",
+            "params": {
+                "name": name,
+                "arguments": {},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                },
+            },
+        },
+    )

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import overload
 
 import anyio
 
@@ -65,17 +66,20 @@ class GrantManager:
             grant_id=grant_id,
             client_id=client_id,
             scopes=tokens.scopes if tokens.scopes is not None else scopes,
-            access_token=self.cipher.encrypt(tokens.access_token, context=grant_id),
-            refresh_token=(
-                self.cipher.encrypt(tokens.refresh_token, context=grant_id)
-                if tokens.refresh_token
-                else None
-            ),
+            access_token=self._seal(tokens.access_token, grant_id),
+            refresh_token=self._seal(tokens.refresh_token, grant_id),
             expires_at=tokens.expires_at,
             issued_at=time.time(),
         )
         await self.store.save_grant(grant)
         return grant
+
+    @overload
+    def _seal(self, token: str, grant_id: str) -> str: ...
+    @overload
+    def _seal(self, token: str | None, grant_id: str) -> str | None: ...
+    def _seal(self, token: str | None, grant_id: str) -> str | None:
+        return self.cipher.encrypt(token, context=grant_id) if token else None
 
     async def access_token(self, grant_id: str) -> _Current:
         """A usable upstream access token, refreshed first when it is about to expire."""
@@ -125,12 +129,8 @@ class GrantManager:
             saved = await self.store.replace_grant_tokens(
                 grant_id,
                 expected_version=grant.version,
-                access_token=self.cipher.encrypt(tokens.access_token, context=grant_id),
-                refresh_token=(
-                    self.cipher.encrypt(tokens.refresh_token, context=grant_id)
-                    if tokens.refresh_token
-                    else None
-                ),
+                access_token=self._seal(tokens.access_token, grant_id),
+                refresh_token=self._seal(tokens.refresh_token, grant_id),
                 expires_at=tokens.expires_at,
                 issued_at=time.time(),
             )

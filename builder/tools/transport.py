@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import urlencode
@@ -39,6 +39,18 @@ class TransportFailure(Exception):
     def __init__(self, kind: Literal["timeout", "connect", "protocol"]) -> None:
         super().__init__(kind)
         self.kind = kind
+
+
+async def _read(chunks: AsyncIterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of a body, and whether there was more."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(parts)[:limit], True
+    return b"".join(parts), False
 
 
 class UpstreamClient(Protocol):
@@ -78,22 +90,9 @@ class HttpxUpstream:
                 content=request.body,
                 timeout=timeout,
             ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                async for chunk in response.aiter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > read_limit:
-                        truncated = True
-                        break
-                body = b"".join(chunks)
+                body, truncated = await _read(response.aiter_bytes(), read_limit)
                 return UpstreamResponse(
-                    response.status_code,
-                    response.reason_phrase,
-                    response.headers,
-                    body[:read_limit] if truncated else body,
-                    truncated,
+                    response.status_code, response.reason_phrase, response.headers, body, truncated
                 )
         except httpx.TimeoutException:
             raise TransportFailure("timeout") from None
@@ -144,22 +143,9 @@ class AiohttpUpstream:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                async for chunk in response.content.iter_chunked(65536):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > read_limit:
-                        truncated = True
-                        break
-                body = b"".join(chunks)
+                body, truncated = await _read(response.content.iter_chunked(65536), read_limit)
                 return UpstreamResponse(
-                    response.status,
-                    response.reason or "",
-                    response.headers,
-                    body[:read_limit] if truncated else body,
-                    truncated,
+                    response.status, response.reason or "", response.headers, body, truncated
                 )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise TransportFailure("timeout") from None

@@ -14,7 +14,7 @@ import pytest
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from tests.auth.stack import Stack, mcpbuild, notes_api
-from tests.oauth_client import OAuthUser, RawClient
+from tests.oauth_client import OAuthUser, RawClient, raw_tool_call
 from tests.provider_fixture import RunningProvider, running_provider
 
 pytestmark = pytest.mark.anyio
@@ -116,29 +116,7 @@ async def test_twenty_concurrent_calls_after_expiry_cause_one_refresh(stack: Sta
     statuses: list[tuple[int, bool]] = []
 
     async def call(i: int, http: httpx.AsyncClient) -> None:
-        response = await http.post(
-            stack.mcp_url,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "MCP-Protocol-Version": "2026-07-28",
-                "Mcp-Method": "tools/call",
-                "Mcp-Name": "list_notes",
-                "Accept": "application/json, text/event-stream",
-            },
-            json={
-                "jsonrpc": "2.0",
-                "id": i,
-                "method": "tools/call",
-                "params": {
-                    "name": "list_notes",
-                    "arguments": {},
-                    "_meta": {
-                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                        "io.modelcontextprotocol/clientCapabilities": {},
-                    },
-                },
-            },
-        )
+        response = await raw_tool_call(http, stack.mcp_url, token, "list_notes", i)
         statuses.append((response.status_code, bool(response.json()["result"].get("isError"))))
 
     async with httpx.AsyncClient(timeout=30) as http, anyio.create_task_group() as tg:
@@ -237,29 +215,9 @@ async def test_revoked_upstream_grant_becomes_a_401_challenge(stack: Stack) -> N
     token = user.storage.tokens.access_token
     assert await stack.provider.revoke_user("alice") >= 1
     await wait_until_expired(stack.provider, stack.notes.bearer_tokens()[-1])
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {
-            "name": "list_notes",
-            "arguments": {},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-            },
-        },
-    }
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": "list_notes",
-        "Accept": "application/json, text/event-stream",
-    }
     async with httpx.AsyncClient() as http:
-        ended = await http.post(stack.mcp_url, headers=headers, json=body)
-        after = await http.post(stack.mcp_url, headers=headers, json=body)
+        ended = await raw_tool_call(http, stack.mcp_url, token, "list_notes")
+        after = await raw_tool_call(http, stack.mcp_url, token, "list_notes")
     assert ended.status_code == 200
     assert "reconnect to sign in again" in ended.json()["result"]["content"][0]["text"]
     assert after.status_code == 401

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.auth.stack import Stack, mcpbuild, notes_api
-from tests.oauth_client import RawClient, pkce
+from tests.oauth_client import RawClient, pkce, raw_tool_call
 from tests.provider_fixture import RunningProvider, running_provider
 
 pytestmark = pytest.mark.anyio
@@ -44,29 +44,7 @@ async def raw(stack: Stack) -> AsyncIterator[RawClient]:
 
 
 async def tool_call(stack: Stack, http: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await http.post(
-        stack.mcp_url,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "MCP-Protocol-Version": "2026-07-28",
-            "Mcp-Method": "tools/call",
-            "Mcp-Name": "list_notes",
-            "Accept": "application/json, text/event-stream",
-        },
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {
-                "name": "list_notes",
-                "arguments": {},
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                    "io.modelcontextprotocol/clientCapabilities": {},
-                },
-            },
-        },
-    )
+    return await raw_tool_call(http, stack.mcp_url, token, "list_notes")
 
 
 async def test_reused_code_is_refused_and_revokes_what_it_issued(
