@@ -48,6 +48,7 @@ class NotesState:
     seen: list[Seen] = field(default_factory=list)  # every /api request, in order
     counts: Counter[str] = field(default_factory=Counter)  # "GET /api/notes" -> n, ...
     introspections: int = 0
+    refuse_once: set[str] = field(default_factory=set)  # answered 401 once, then as usual
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -125,6 +126,9 @@ def notes_app(
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return _challenge(401, None, "bearer token required")
+        if token in state.refuse_once:  # a token the API stops trusting before it expires
+            state.refuse_once.discard(token)
+            return _challenge(401, "invalid_token", "the access token was refused")
         try:
             info = await introspect(token)
         except httpx.HTTPError:

@@ -244,3 +244,17 @@ async def test_no_token_or_secret_in_logs(stack: Stack, caplog: pytest.LogCaptur
     text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     leaked = [s[:6] for s in secrets if s and s in text]
     assert leaked == []
+
+
+async def test_upstream_401_before_expiry_triggers_one_refresh(stack: Stack) -> None:
+    user = OAuthUser()
+    async with user.client(stack.mcp_url) as client:
+        assert not (await client.call_tool("list_notes", {})).is_error
+        upstream_token = stack.notes.bearer_tokens()[-1]
+        stack.notes.refuse_once.add(upstream_token)  # 401 although it has not expired
+        again = await client.call_tool("list_notes", {})
+    assert not again.is_error, again.content
+    assert (await stack.provider.stats())["token_requests"]["refresh_token"] == 1
+    tokens = stack.notes.bearer_tokens()
+    assert tokens[-2] == upstream_token  # refused with 401 ...
+    assert tokens[-1] != upstream_token  # ... then retried once with the refreshed token
