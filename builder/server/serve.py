@@ -20,6 +20,7 @@ import uvicorn
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from builder.auth.crypto import Cipher, load_or_create_dev_key
 from builder.auth.grants import GrantCredentials
@@ -86,20 +87,19 @@ class Served:
         tool_scopes = {
             t.name: list(t.scopes) for t in connector.tools if t.is_read_only or not read_only
         }
+
+        def gate(endpoint: ASGIApp) -> ASGIApp:
+            assert oauth is not None
+            return oauth.gate(
+                endpoint, tool_scopes=tool_scopes, max_body_bytes=options.max_body_bytes
+            )
+
         app = build_app(
             self.server,
             security=transport_security(options.host, extra_hosts),
             max_body_bytes=options.max_body_bytes,
             extra_routes=oauth.routes() if oauth else (),
-            wrap_mcp=(
-                (
-                    lambda inner: oauth.gate(
-                        inner, tool_scopes=tool_scopes, max_body_bytes=options.max_body_bytes
-                    )
-                )
-                if oauth
-                else None
-            ),
+            wrap_mcp=gate if oauth else None,
         )
         inner = app.router.lifespan_context
 
