@@ -71,6 +71,14 @@ class ClientMetadataFetcher:
         if not addresses or not all(ipaddress.ip_address(a).is_global for a in addresses):
             logger.warning("client metadata host is not public", extra={"host": host})
             return None
+        # Connect to the address just checked, not to a second lookup's answer (DNS
+        # rebinding): the URL names the IP, Host and TLS SNI (so the certificate check) the name.
+        parts = urlsplit(url)
+        ip = ipaddress.ip_address(addresses[0])
+        pinned = parts._replace(
+            netloc=(f"[{ip}]" if ip.version == 6 else str(ip))
+            + (f":{parts.port}" if parts.port else "")
+        ).geturl()
         try:
             async with (
                 httpx.AsyncClient(
@@ -79,7 +87,12 @@ class ClientMetadataFetcher:
                     trust_env=False,
                     transport=self.transport,
                 ) as http,
-                http.stream("GET", url, headers={"Accept": "application/json"}) as response,
+                http.stream(
+                    "GET",
+                    pinned,
+                    headers={"Accept": "application/json", "Host": parts.netloc},
+                    extensions={"sni_hostname": host},
+                ) as response,
             ):
                 if response.status_code != 200:
                     return None

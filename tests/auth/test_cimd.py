@@ -30,7 +30,8 @@ def fetcher(body: bytes | dict[str, object], *, address: str = "93.184.216.34", 
     calls: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(str(request.url))
+        sni = request.extensions.get("sni_hostname")
+        calls.append(f"{request.url} Host={request.headers['host']} SNI={sni}")
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         return httpx.Response(status, content=content)
 
@@ -58,7 +59,10 @@ async def test_valid_document_becomes_a_public_client_and_is_cached() -> None:
     assert client.token_endpoint_auth_method == "none"
     assert [str(u) for u in client.redirect_uris or []] == ["http://127.0.0.1:3000/callback"]
     await fetch.fetch(URL)
-    assert calls == [URL]
+    # One fetch, to the address that was checked; the name goes in Host and TLS SNI.
+    assert calls == [
+        "https://93.184.216.34/oauth/metadata.json Host=client.example.com SNI=client.example.com"
+    ]
 
 
 @pytest.mark.parametrize(
