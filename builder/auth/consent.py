@@ -23,21 +23,13 @@ from builder.auth.grants import GrantManager
 from builder.auth.server import AuthorizationServer
 from builder.auth.store import Pending
 from builder.auth.upstream import ProviderError, UpstreamOAuth
+from builder.pages import PAGE_HEADERS
 from builder.spec.models import Connector
 
 __all__ = ["ConsentFlow"]
 
 logger = logging.getLogger("mcpbuild.consent")
 
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 _STYLE = """
 body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;
 color:#1d1d1f}h1{font-size:1.4rem}
@@ -238,4 +230,4 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
         f"<body><h1>{_e(title)}</h1>{body}</body></html>"
     )
-    return HTMLResponse(doc, status_code=status, headers=_HEADERS)
+    return HTMLResponse(doc, status_code=status, headers=PAGE_HEADERS)

@@ -87,22 +87,16 @@ class OAuthEndpoints:
         return response
 
     async def token(self, request: Request) -> Response:
-        try:
-            req = await oauth2_request(request)
-        except FormTooLarge:
-            return JSONResponse({"error": "invalid_request"}, status_code=413)
-        except OAuth2Error as error:
-            return to_response(*error())
+        req = await _read(request)
+        if isinstance(req, Response):
+            return req
         response: Response = self.server.create_token_response(req)
         return response
 
     async def revoke(self, request: Request) -> Response:
-        try:
-            req = await oauth2_request(request)
-        except FormTooLarge:
-            return JSONResponse({"error": "invalid_request"}, status_code=413)
-        except OAuth2Error as error:
-            return to_response(*error())
+        req = await _read(request)
+        if isinstance(req, Response):
+            return req
         response: Response = self.server.create_endpoint_response("revocation", req)
         return response
 
@@ -132,3 +126,13 @@ class OAuthEndpoints:
             return to_response(*error())
         text = f"{error.error}: {error.description}" if error.description else str(error.error)
         return error_page("Sign-in refused", text)
+
+
+async def _read(request: Request) -> StarletteOAuth2Request | Response:
+    """The request for Authlib, or the error response when its form cannot be read."""
+    try:
+        return await oauth2_request(request)
+    except FormTooLarge:
+        return JSONResponse({"error": "invalid_request"}, status_code=413)
+    except OAuth2Error as error:
+        return to_response(*error())

@@ -11,20 +11,12 @@ import html
 from starlette.responses import HTMLResponse
 
 from builder.demo.models import SCOPES
+from builder.pages import PAGE_HEADERS
 
 __all__ = ["error_page", "home_page", "sign_in_page"]
 
 DEFAULT_USER = "demo-user"
 
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 _STYLE = """
 body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;
 color:#1d1d1f}h1{font-size:1.4rem}.tag{font-size:.8rem;color:#8a5a00;background:#fff4d6;
@@ -48,7 +40,7 @@ def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
         f'<body><p><span class="tag">local demo</span></p><h1>{_e(title)}</h1>{body}'
         "</body></html>"
     )
-    return HTMLResponse(doc, status_code=status, headers=_HEADERS)
+    return HTMLResponse(doc, status_code=status, headers=PAGE_HEADERS)
 
 
 def sign_in_page(
