@@ -15,21 +15,10 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from tests.auth.stack import Stack, mcpbuild, notes_api
 from tests.oauth_client import OAuthUser, RawClient, raw_tool_call
-from tests.provider_fixture import RunningProvider, running_provider
+from tests.provider_fixture import RunningProvider
 
 pytestmark = pytest.mark.anyio
 GENERATIONS = ["legacy", "2026-07-28"]
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def provider() -> AsyncIterator[RunningProvider]:
-    async with running_provider(auto_login="alice") as running:
-        yield running
 
 
 @pytest.fixture

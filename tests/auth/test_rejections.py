@@ -10,20 +10,9 @@ import pytest
 
 from tests.auth.stack import Stack, mcpbuild, notes_api
 from tests.oauth_client import RawClient, pkce, raw_tool_call
-from tests.provider_fixture import RunningProvider, running_provider
+from tests.provider_fixture import RunningProvider
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-async def provider() -> AsyncIterator[RunningProvider]:
-    async with running_provider(auto_login="alice") as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
