@@ -31,6 +31,17 @@ class Stack:
         return self.base + "/mcp"
 
 
+def spec_env(provider: RunningProvider, notes_url: str) -> dict[str, str]:
+    """The variables tests/assets/notes.yaml references."""
+    return {
+        "PROVIDER_AUTHORIZE_URL": provider.authorization_endpoint,
+        "PROVIDER_TOKEN_URL": provider.token_endpoint,
+        "NOTES_CLIENT_ID": provider.client_id,
+        "NOTES_CLIENT_SECRET": provider.client_secret,
+        "NOTES_URL": notes_url,
+    }
+
+
 @contextlib.asynccontextmanager
 async def notes_api(provider: RunningProvider) -> AsyncIterator[tuple[NotesState, str]]:
     app, state = notes_app(
@@ -54,14 +65,7 @@ async def mcpbuild(
     sock = bound_socket(port)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     await provider.allow_redirect_uris([base + "/oauth/callback"])
-    env = {
-        "PROVIDER_AUTHORIZE_URL": provider.authorization_endpoint,
-        "PROVIDER_TOKEN_URL": provider.token_endpoint,
-        "NOTES_CLIENT_ID": provider.client_id,
-        "NOTES_CLIENT_SECRET": provider.client_secret,
-        "NOTES_URL": notes[1],
-        "MCPBUILD_SECRET_KEY": key or generate_key(),
-    }
+    env = {**spec_env(provider, notes[1]), "MCPBUILD_SECRET_KEY": key or generate_key()}
     options = ServeOptions(
         port=sock.getsockname()[1], store=f"sqlite:///{store}", read_only=read_only
     )

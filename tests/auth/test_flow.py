@@ -35,6 +35,16 @@ async def wait_until_expired(provider: RunningProvider, token: str) -> None:
             await anyio.sleep(0.2)
 
 
+async def signed_in_with_short_upstream_token(stack: Stack) -> str:
+    """Sign in (2 s upstream tokens), make one call; the client's MCP access token."""
+    await stack.provider.set_access_token_ttl(2)
+    user = OAuthUser()
+    async with user.client(stack.mcp_url) as client:
+        assert not (await client.call_tool("list_notes", {})).is_error
+    assert user.storage.tokens is not None
+    return user.storage.tokens.access_token
+
+
 @pytest.mark.parametrize("mode", GENERATIONS)
 async def test_full_flow_and_tool_calls(stack: Stack, mode: str) -> None:
     user = OAuthUser()
@@ -95,12 +105,7 @@ async def test_expired_upstream_token_is_refreshed_exactly_once(stack: Stack) ->
 
 
 async def test_twenty_concurrent_calls_after_expiry_cause_one_refresh(stack: Stack) -> None:
-    await stack.provider.set_access_token_ttl(2)
-    user = OAuthUser()
-    async with user.client(stack.mcp_url) as client:
-        assert not (await client.call_tool("list_notes", {})).is_error
-    assert user.storage.tokens is not None
-    token = user.storage.tokens.access_token
+    token = await signed_in_with_short_upstream_token(stack)
     await wait_until_expired(stack.provider, stack.notes.bearer_tokens()[-1])
     statuses: list[tuple[int, bool]] = []
 
@@ -196,12 +201,7 @@ async def test_read_only_mode_hides_and_refuses_writes(
 
 
 async def test_revoked_upstream_grant_becomes_a_401_challenge(stack: Stack) -> None:
-    await stack.provider.set_access_token_ttl(2)
-    user = OAuthUser()
-    async with user.client(stack.mcp_url) as client:
-        assert not (await client.call_tool("list_notes", {})).is_error
-    assert user.storage.tokens is not None
-    token = user.storage.tokens.access_token
+    token = await signed_in_with_short_upstream_token(stack)
     assert await stack.provider.revoke_user("alice") >= 1
     await wait_until_expired(stack.provider, stack.notes.bearer_tokens()[-1])
     async with httpx.AsyncClient() as http:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.auth.stack import SPEC, notes_api
+from tests.auth.stack import SPEC, notes_api, spec_env
 from tests.notes_api import NotesState
 from tests.provider_fixture import RunningProvider, running_provider
 from tests.servers import free_port
@@ -32,11 +32,7 @@ async def world(
     async with running_provider(auto_login="alice") as provider, notes_api(provider) as notes:
         env = {
             **os.environ,
-            "PROVIDER_AUTHORIZE_URL": provider.authorization_endpoint,
-            "PROVIDER_TOKEN_URL": provider.token_endpoint,
-            "NOTES_CLIENT_ID": provider.client_id,
-            "NOTES_CLIENT_SECRET": provider.client_secret,
-            "NOTES_URL": notes[1],
+            **spec_env(provider, notes[1]),
             "PYTHONPATH": str(ROOT),
         }
         env.pop("MCPBUILD_SECRET_KEY", None)
