@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from builder.spec import load_connector
+from builder.connector import load_connector
 
 
 def generate(tools: int) -> str:

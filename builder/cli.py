@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import typer
 
 from builder import __version__
+from builder.connector.export import drift, render_schema, schema_path
+from builder.connector.load import load_connector
+from builder.connector.models import NAME_PATTERN
 from builder.errors import SpecError, SpecIssue
-from builder.spec.export import drift, render_schema, schema_path
-from builder.spec.load import load_connector
-from builder.spec.models import NAME_PATTERN
 from builder.tools.definition import tool_definition
 
 __all__ = ["app", "main"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from builder.spec.source import Path, Position
+    from builder.connector.source import Path, Position
 
 __all__ = [
     "ArgumentError",

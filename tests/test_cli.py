@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from builder import __version__
 from builder.cli import app
-from builder.spec import load_connector
+from builder.connector import load_connector
 
 ROOT = Path(__file__).resolve().parents[1]
-INVALID = ROOT / "tests" / "spec" / "fixtures" / "invalid"
+INVALID = ROOT / "tests" / "connector" / "fixtures" / "invalid"
 runner = CliRunner()
 
 

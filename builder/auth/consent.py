@@ -23,8 +23,8 @@ from builder.auth.grants import GrantManager
 from builder.auth.server import AuthorizationServer
 from builder.auth.store import Pending
 from builder.auth.upstream import ProviderError, UpstreamOAuth
+from builder.connector.models import Connector
 from builder.pages import PAGE_HEADERS
-from builder.spec.models import Connector
 
 __all__ = ["ConsentFlow"]
 

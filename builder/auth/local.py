@@ -27,8 +27,8 @@ from builder.auth.grants import GrantCredentials, GrantManager
 from builder.auth.setup import default_scopes, open_store
 from builder.auth.store import Store
 from builder.auth.upstream import ProviderError, UpstreamOAuth
+from builder.connector.models import Connector
 from builder.errors import ConfigError
-from builder.spec.models import Connector
 
 __all__ = ["LocalGrant", "local_grant_id", "login", "state_store_url"]
 

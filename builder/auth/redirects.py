@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from builder.spec.checks import is_loopback_host
+from builder.connector.checks import is_loopback_host
 
 __all__ = ["check_redirect_uri"]
 

@@ -28,8 +28,8 @@ from builder.auth.server import AuthorizationServer, Lifetimes
 from builder.auth.sqlite import SQLiteStore
 from builder.auth.store import Store
 from builder.auth.upstream import UpstreamOAuth
+from builder.connector.models import Connector
 from builder.errors import ConfigError
-from builder.spec.models import Connector
 
 __all__ = ["OAuth", "default_scopes", "open_store", "redirect_uri_for"]
 

@@ -13,8 +13,8 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from builder.spec.env import resolve
-from builder.spec.models import Provider
+from builder.connector.env import resolve
+from builder.connector.models import Provider
 
 __all__ = ["ProviderError", "UpstreamOAuth", "UpstreamTokens"]
 

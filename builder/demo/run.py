@@ -29,12 +29,12 @@ import uvicorn
 
 import builder
 from builder.auth.setup import redirect_uri_for
+from builder.connector.checks import is_loopback_host
+from builder.connector.load import load_connector
+from builder.connector.models import Connector
 from builder.demo.service import DemoConfig, NotesService
 from builder.errors import ConfigError, SpecError
 from builder.server.serve import Served, ServeOptions, open_connector
-from builder.spec.checks import is_loopback_host
-from builder.spec.load import load_connector
-from builder.spec.models import Connector
 
 __all__ = ["DemoError", "DemoOptions", "demo_spec_path", "run_demo"]
 

@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from builder.spec.checks import is_loopback_host
+from builder.connector.checks import is_loopback_host
 
 __all__ = ["MAX_BODY_BYTES", "build_app", "transport_security"]
 

@@ -28,11 +28,11 @@ from builder.auth.local import LocalGrant, state_store_url
 from builder.auth.server import Lifetimes
 from builder.auth.setup import OAuth, open_store, redirect_uri_for
 from builder.auth.store import Store
+from builder.connector.checks import is_loopback_host
+from builder.connector.models import Connector
 from builder.errors import ConfigError
 from builder.server.handlers import CredentialsFor, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
-from builder.spec.checks import is_loopback_host
-from builder.spec.models import Connector
 from builder.tools.call import ToolRunner
 from builder.tools.transport import AiohttpUpstream, UpstreamClient
 

@@ -10,9 +10,9 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from builder.connector.models import Tool
+from builder.connector.params import input_schema
 from builder.errors import ArgumentError
-from builder.spec.models import Tool
-from builder.spec.params import input_schema
 
 __all__ = ["ArgumentChecker", "parse_cli_arguments"]
 

@@ -13,10 +13,10 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio
 
+from builder.connector.checks import check_api
+from builder.connector.env import resolve
+from builder.connector.models import Connector, Retry, Tool
 from builder.errors import ConfigError, ToolCallError, UpstreamError
-from builder.spec.checks import check_api
-from builder.spec.env import resolve
-from builder.spec.models import Connector, Retry, Tool
 from builder.tools.arguments import ArgumentChecker
 from builder.tools.redact import Redactor
 from builder.tools.request import OutgoingRequest, RequestBuilder, within

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.spec.models import Tool
-from builder.spec.params import input_schema
+from builder.connector.models import Tool
+from builder.connector.params import input_schema
 
 __all__ = ["tool_annotations", "tool_definition"]
 

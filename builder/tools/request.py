@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from builder.connector.models import Tool
 from builder.errors import ArgumentError
-from builder.spec.models import Tool
 
 __all__ = ["Origin", "OutgoingRequest", "RequestBuilder", "within"]
 

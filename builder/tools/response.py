@@ -9,7 +9,7 @@ from typing import Any
 import jmespath
 from jsonschema import Draft202012Validator
 
-from builder.spec.models import Response
+from builder.connector.models import Response
 from builder.tools.transport import UpstreamResponse
 
 __all__ = ["ResponseShaper", "Shaped", "error_detail"]

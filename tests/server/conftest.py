@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from builder.connector import load_connector
 from builder.server.serve import Served, ServeOptions, open_connector
-from builder.spec import load_connector
 from tests.servers import running
 from tests.upstream import Upstream, upstream_app
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from builder.connector import load_connector
 from builder.server.serve import ServeOptions, exposure_warning
-from builder.spec import load_connector
 from tests.servers import free_port, running, wait_for_http
 from tests.upstream import Upstream, upstream_app
 

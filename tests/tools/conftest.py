@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.spec import load_connector
-from builder.spec.models import Connector
+from builder.connector import load_connector
+from builder.connector.models import Connector
 from builder.tools.call import ToolRunner
 from builder.tools.transport import AiohttpUpstream, HttpxUpstream, UpstreamClient
 from tests.servers import running

@@ -17,9 +17,17 @@ import jmespath.exceptions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from builder.spec.models import API, ENV_REF, PARAM_NAME_PATTERN, Connector, Param, Provider, Tool
-from builder.spec.params import param_schema
-from builder.spec.source import Path
+from builder.connector.models import (
+    API,
+    ENV_REF,
+    PARAM_NAME_PATTERN,
+    Connector,
+    Param,
+    Provider,
+    Tool,
+)
+from builder.connector.params import param_schema
+from builder.connector.source import Path
 
 __all__ = [
     "Found",

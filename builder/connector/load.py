@@ -9,9 +9,8 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from builder.errors import SpecError, SpecIssue
-from builder.spec import checks
-from builder.spec.models import (
+from builder.connector import checks
+from builder.connector.models import (
     API,
     NAME_PATTERN,
     PARAM_NAME_PATTERN,
@@ -20,7 +19,8 @@ from builder.spec.models import (
     Provider,
     Tool,
 )
-from builder.spec.source import Located, Path, load_yaml, read_spec_text
+from builder.connector.source import Located, Path, load_yaml, read_spec_text
+from builder.errors import SpecError, SpecIssue
 
 __all__ = ["load_connector", "load_connector_text"]
 

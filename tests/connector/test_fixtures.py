@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from builder.connector import load_connector
 from builder.errors import SpecError
-from builder.spec import load_connector
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))

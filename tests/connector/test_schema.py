@@ -9,8 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
-from builder.spec import load_connector
-from builder.spec.export import connector_schema, drift, schema_path
+from builder.connector import load_connector
+from builder.connector.export import connector_schema, drift, schema_path
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTORS = sorted((ROOT / "connectors").glob("*.yaml"))

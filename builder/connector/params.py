@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.spec.models import Param, Schema, Tool
+from builder.connector.models import Param, Schema, Tool
 
 __all__ = ["input_schema", "param_schema"]
 

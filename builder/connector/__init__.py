@@ -1,8 +1,8 @@
 """The connector spec: models, loading with positions, semantic checks, JSON Schema."""
 
-from builder.spec.load import load_connector, load_connector_text
-from builder.spec.models import Connector, Param, Provider, Request, Response, Tool
-from builder.spec.params import input_schema, param_schema
+from builder.connector.load import load_connector, load_connector_text
+from builder.connector.models import Connector, Param, Provider, Request, Response, Tool
+from builder.connector.params import input_schema, param_schema
 
 __all__ = [
     "Connector",

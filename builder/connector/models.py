@@ -3,7 +3,7 @@
 The JSON Schema in ``schemas/connector.schema.json`` is generated from these models;
 every field carries a description and, where it helps, examples. Structural rules
 live here (types, enums, unknown keys); rules that span several fields live in
-:mod:`builder.spec.checks`.
+:mod:`builder.connector.checks`.
 """
 
 from __future__ import annotations

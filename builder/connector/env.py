@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from builder.connector.models import ENV_REF, Connector
 from builder.errors import ConfigError
-from builder.spec.models import ENV_REF, Connector
 
 __all__ = ["referenced_variables", "resolve"]
 

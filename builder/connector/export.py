@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from builder.spec.models import Connector
+from builder.connector.models import Connector
 
 __all__ = ["connector_schema", "drift", "render_schema", "schema_path"]
 
@@ -46,7 +46,7 @@ def drift(path: Path) -> str:
                 current.splitlines(keepends=True),
                 expected.splitlines(keepends=True),
                 fromfile=str(path),
-                tofile="generated from builder/spec/models.py",
+                tofile="generated from builder/connector/models.py",
             )
         )
         or f"{path} differs from the generated schema\n"

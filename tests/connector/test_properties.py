@@ -9,8 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builder.connector import load_connector_text
 from builder.errors import SpecError
-from builder.spec import load_connector_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = [p.read_text() for p in sorted((ROOT / "connectors").glob("*.yaml"))]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from builder.connector import load_connector, load_connector_text
+from builder.connector.source import MAX_SPEC_BYTES
 from builder.errors import SpecError
-from builder.spec import load_connector, load_connector_text
-from builder.spec.source import MAX_SPEC_BYTES
 
 GOOD = """\
 mcpbuild: 1
