@@ -14,7 +14,7 @@ import typer
 
 from builder import __version__
 from builder.connector.export import drift, render_schema, schema_path
-from builder.connector.load import load_connector
+from builder.connector.load import SpecWarning, load_connector, load_with_warnings
 from builder.connector.models import NAME_PATTERN
 from builder.errors import SpecError, SpecIssue
 from builder.tools.definition import tool_definition
@@ -62,17 +62,28 @@ def validate(
         OutputFormat, typer.Option("--format", help="How problems are printed.")
     ] = OutputFormat.text,
 ) -> None:
-    """Check connector specs; exit 0 when all are valid, 1 when one is not, 2 on I/O errors."""
+    """Check connector specs; exit 0 when all are valid, 1 when one is not, 2 on I/O errors.
+
+    Warnings (about valid specs) are printed but leave the exit code at 0."""
     issues: list[SpecIssue] = []
+    warnings: list[SpecWarning] = []
     summaries: list[dict[str, Any]] = []
     for file in files:
         try:
-            connector = load_connector(str(file))
+            loaded = load_with_warnings(str(file))
         except SpecError as exc:
             issues.extend(exc.issues)
             summaries.append({"file": str(file), "valid": False, "errors": len(exc.issues)})
         else:
-            summaries.append({"file": str(file), "valid": True, "tools": len(connector.tools)})
+            warnings.extend(loaded.warnings)
+            summaries.append(
+                {
+                    "file": str(file),
+                    "valid": True,
+                    "tools": len(loaded.connector.tools),
+                    "warnings": len(loaded.warnings),
+                }
+            )
     if output is OutputFormat.json:
         typer.echo(
             json.dumps(
@@ -80,6 +91,7 @@ def validate(
                     "valid": not issues,
                     "files": summaries,
                     "errors": [_issue_json(i) for i in issues],
+                    "warnings": [_issue_json(w) for w in warnings],
                 },
                 indent=2,
             )
@@ -87,23 +99,30 @@ def validate(
     elif output is OutputFormat.github:
         for issue in issues:
             typer.echo(_github_annotation(issue))
+        for warning in warnings:
+            typer.echo(_github_annotation(warning, level="warning"))
     else:
-        for issue in issues:
+        for issue in [*issues, *warnings]:
             typer.echo(issue.render(), err=True)
         for summary in summaries:
             if summary["valid"]:
-                typer.echo(f"{summary['file']}: ok ({summary['tools']} tools)")
+                n = summary["warnings"]
+                more = f", {n} warning{'s' if n != 1 else ''}" if n else ""
+                typer.echo(f"{summary['file']}: ok ({_count(summary['tools'], 'tool')}{more})")
         if issues:
             bad = sum(1 for s in summaries if not s["valid"])
-            typer.echo(
-                f"{len(issues)} error{'s' if len(issues) != 1 else ''} in {bad} "
-                f"file{'s' if bad != 1 else ''}",
-                err=True,
-            )
+            typer.echo(f"{_count(len(issues), 'error')} in {_count(bad, 'file')}", err=True)
+        if warnings:
+            warned = sum(1 for s in summaries if s.get("warnings"))
+            typer.echo(f"{_count(len(warnings), 'warning')} in {_count(warned, 'file')}", err=True)
     if any(i.code == "io_error" for i in issues):
         raise typer.Exit(EXIT_USAGE)
     if issues:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _issue_json(issue: SpecIssue) -> dict[str, Any]:
@@ -117,13 +136,13 @@ def _issue_json(issue: SpecIssue) -> dict[str, Any]:
     }
 
 
-def _github_annotation(issue: SpecIssue) -> str:
+def _github_annotation(issue: SpecIssue, level: str = "error") -> str:
     props = f"file={_gh_escape(issue.filename, prop=True)}"
     if issue.position:
         props += f",line={issue.position.line},col={issue.position.column}"
     props += f",title={_gh_escape('mcpbuild ' + issue.code, prop=True)}"
     text = f"{issue.location}: {issue.message}" if issue.location else issue.message
-    return f"::error {props}::{_gh_escape(text)}"
+    return f"::{level} {props}::{_gh_escape(text)}"
 
 
 def _gh_escape(text: str, *, prop: bool = False) -> str:
@@ -402,17 +421,19 @@ async def _call_once(
     connector: Any, tool: str, arguments: dict[str, Any], store: str | None
 ) -> tuple[str, bool]:
     from builder.auth.local import LocalGrant, state_store_url
+    from builder.connector.resolved import resolve_connector
     from builder.tools.call import ToolRunner
     from builder.tools.transport import AiohttpUpstream
 
+    resolved = resolve_connector(connector, os.environ)
     client = AiohttpUpstream()
     local = None
     try:
-        runner = ToolRunner(connector, os.environ, client)
+        runner = ToolRunner(resolved, client)
         credentials = None
-        if connector.provider is not None:
+        if resolved.provider is not None:
             local = LocalGrant(
-                connector, os.environ, state_store_url(connector, store), "http://127.0.0.1/"
+                resolved, os.environ, state_store_url(connector, store), "http://127.0.0.1/"
             )
             credentials = await local.credentials()
         result = await runner.call(tool, arguments, credentials)

@@ -63,9 +63,20 @@ class Browser:
     result: dict[str, str] = field(default_factory=dict)
     consent_pages: int = 0
     sign_in_pages: int = 0  # the demo notes service's sign-in form (builder/demo)
+    # Kept across sign-ins, as a real browser keeps its cookies.
+    cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
 
     async def run(self, url: str) -> dict[str, str]:
-        async with httpx.AsyncClient(follow_redirects=False, timeout=15) as http:
+        async with httpx.AsyncClient(
+            follow_redirects=False, timeout=15, cookies=self.cookies
+        ) as http:
+            try:
+                return await self._follow(http, url)
+            finally:
+                self.cookies = httpx.Cookies(http.cookies)
+
+    async def _follow(self, http: httpx.AsyncClient, url: str) -> dict[str, str]:
+        if True:
             for _ in range(20):
                 self.visited.append(url)
                 if url.startswith(self.redirect_uri):

@@ -16,6 +16,7 @@ from builder.connector import load_connector
 
 ROOT = Path(__file__).resolve().parents[1]
 INVALID = ROOT / "tests" / "connector" / "fixtures" / "invalid"
+WARNING = ROOT / "tests" / "connector" / "fixtures" / "warning"
 runner = CliRunner()
 
 
@@ -68,6 +69,72 @@ def test_validate_github_format_emits_annotations() -> None:
     head = f"::error file={path},line=9,col=5,title=mcpbuild duplicate_key::"
     assert result.stdout.startswith(head)
     assert "tools[0].description: duplicate key 'description'" in result.stdout
+
+
+def test_validate_prints_warnings_on_stderr_and_exits_0() -> None:
+    path = WARNING / "unrequested_scope.yaml"
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{path}: ok (1 tool, 2 warnings)\n"
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"{path}:12:5: provider.scopes.offline_access: warning: scope 'offline_access' is "
+        "never requested (no tool lists it, nor provider.always_request)"
+    )
+    assert lines[1].startswith(f"{path}:14:5: provider.scopes.contacts.write: warning: ")
+    assert lines[2:] == ["2 warnings in 1 file"]
+
+
+def test_validate_errors_and_warnings_together() -> None:
+    bad, warned = INVALID / "bad_param_in.yaml", WARNING / "unrequested_scope.yaml"
+    result = runner.invoke(app, ["validate", str(bad), str(warned)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-2:] == ["1 error in 1 file", "2 warnings in 1 file"]
+
+
+def test_validate_json_format_lists_warnings_apart() -> None:
+    path = WARNING / "unrequested_scope.yaml"
+    result = runner.invoke(app, ["validate", "--format", "json", str(path)])
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["valid"] is True
+    assert report["errors"] == []
+    assert report["files"] == [{"file": str(path), "valid": True, "tools": 1, "warnings": 2}]
+    first = report["warnings"][0]
+    assert (first["line"], first["column"], first["code"]) == (12, 5, "unrequested_scope")
+    assert first["path"] == "provider.scopes.offline_access"
+    assert first["message"].startswith("scope 'offline_access' is never requested")
+
+
+def test_validate_github_format_emits_warning_annotations() -> None:
+    path = WARNING / "unrequested_scope.yaml"
+    result = runner.invoke(app, ["validate", "--format", "github", str(path)])
+    assert result.exit_code == 0
+    head = f"::warning file={path},line=12,col=5,title=mcpbuild unrequested_scope::"
+    assert result.stdout.startswith(head + "provider.scopes.offline_access: scope ")
+    assert result.stdout.count("::warning ") == 2
+
+
+def test_login_timeout_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    spec = ROOT / "connectors" / "demo.yaml"
+    env = {
+        "MCPBUILD_DEMO_URL": "http://127.0.0.1:9",
+        "DEMO_CLIENT_ID": "client",
+        "DEMO_CLIENT_SECRET": "secret",
+        "MCPBUILD_SECRET_KEY": runner.invoke(app, ["keygen"]).stdout.strip(),
+    }
+    store = f"sqlite:///{tmp_path / 'login.db'}"
+    args = ["login", str(spec), "--no-browser", "--timeout", "0.2", "--store", store]
+    result = runner.invoke(app, args, env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"{spec}: no sign-in within 0.2 s; run login again, with a longer --timeout if you "
+        "need more time"
+    )
 
 
 def test_schema_prints_and_checks(tmp_path: Path) -> None:

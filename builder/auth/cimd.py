@@ -1,5 +1,6 @@
 """Client ID metadata documents: an https ``client_id`` that is the URL of the client's
-metadata, fetched with a timeout, a size cap and a cache, and only from public addresses."""
+metadata, fetched within a deadline, with a size cap, into a bounded cache, and only from
+public addresses."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import logging
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -18,13 +20,19 @@ from pydantic import ValidationError
 
 from builder.auth.redirects import check_redirect_uri
 
-__all__ = ["ClientMetadataFetcher", "is_metadata_client_id"]
+__all__ = ["ClientMetadataFetcher", "is_metadata_client_id", "is_public_address"]
 
 logger = logging.getLogger("mcpbuild.cimd")
 
 MAX_BYTES = 64 * 1024
 CACHE_SECONDS = 300.0
+CACHE_SIZE = 1_000
+DEADLINE = 5.0
 Resolver = Callable[[str], Awaitable[list[str]]]
+
+# Global by the IANA registry, yet they lead elsewhere: a NAT64 translator reaches any IPv4
+# address, private ones included, and ::/96 is the deprecated IPv4-compatible form.
+_NOT_PUBLIC = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96"))
 
 
 def is_metadata_client_id(client_id: str) -> bool:
@@ -33,32 +41,74 @@ def is_metadata_client_id(client_id: str) -> bool:
     return parts.scheme == "https" and bool(parts.hostname) and parts.path not in ("", "/")
 
 
+def is_public_address(address: str) -> bool:
+    """Whether ``address`` is global and leads nowhere else: not NAT64, and no IPv4 address
+    carried inside an IPv6 one (mapped, 6to4) that is not global itself."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _NOT_PUBLIC):
+            return False
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None and not embedded.is_global:
+            return False
+    return True
+
+
 async def _resolve(host: str) -> list[str]:
     infos = await anyio.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
 
 class ClientMetadataFetcher:
-    """Fetches and caches metadata documents; answers None for anything not acceptable."""
+    """Fetches and caches metadata documents; answers None for anything not acceptable.
+
+    ``deadline`` bounds a whole fetch, name resolution included; ``timeout`` each step of
+    the HTTP exchange. The cache keeps answers (refusals too) for ``CACHE_SECONDS``, and at
+    most ``cache_size`` of them, dropping the least recently used: client ids are chosen
+    by whoever calls /authorize.
+    """
 
     def __init__(
         self,
         *,
         timeout: float = 5.0,
+        deadline: float = DEADLINE,
+        cache_size: int = CACHE_SIZE,
         resolver: Resolver = _resolve,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.timeout = timeout
+        self.deadline = deadline
+        self.cache_size = cache_size
         self.resolver = resolver
         self.transport = transport
-        self._cache: dict[str, tuple[float, OAuthClientInformationFull | None]] = {}
+        self._cache: OrderedDict[str, tuple[float, OAuthClientInformationFull | None]] = (
+            OrderedDict()
+        )
 
     async def fetch(self, url: str) -> OAuthClientInformationFull | None:
-        hit = self._cache.get(url)
+        """The client the document at ``url`` describes, or None if it is not acceptable."""
+        hit = self._cache.pop(url, None)
         if hit and hit[0] > time.monotonic():
+            self._cache[url] = hit
             return hit[1]
-        client = await self._fetch(url)
+        try:
+            with anyio.fail_after(self.deadline):
+                client = await self._fetch(url)
+        except TimeoutError:
+            logger.warning(
+                "client metadata fetch exceeded its deadline",
+                extra={"host": urlsplit(url).hostname, "deadline": self.deadline},
+            )
+            client = None
         self._cache[url] = (time.monotonic() + CACHE_SECONDS, client)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
         return client
 
     async def _fetch(self, url: str) -> OAuthClientInformationFull | None:
@@ -68,7 +118,7 @@ class ClientMetadataFetcher:
         except OSError:
             logger.warning("client metadata host does not resolve", extra={"host": host})
             return None
-        if not addresses or not all(ipaddress.ip_address(a).is_global for a in addresses):
+        if not addresses or not all(is_public_address(a) for a in addresses):
             logger.warning("client metadata host is not public", extra={"host": host})
             return None
         # Connect to the address just checked, not to a second lookup's answer (DNS

@@ -4,111 +4,107 @@ The consent page comes before any redirect upstream: it names the client, where 
 answer will be sent, the connector and the scopes, so a user is never silently signed
 in to the provider on behalf of a client they did not choose (the MCP security guidance
 for proxies that use one upstream client id).
+
+Approval, the redirect to the provider and the callback belong to one browser: approving
+sets a cookie bound to that pending sign-in, and ``/oauth/callback`` refuses an answer
+that does not bring it. Without this, a provider URL taken from an attacker's own
+approved sign-in and sent to a victim would bind the victim's account to the attacker's
+client.
+
+The same approval also sets a long-lived, random "who is this" cookie; its hash is the
+user the grant belongs to, and MCP sessions are bound to it (a step-up sign-in from the
+same browser stays the same user, a second person is someone else).
 """
 
 from __future__ import annotations
 
 import hmac
-import html
 import logging
+import time
 from urllib.parse import urlsplit
 
 from mcp.server.auth.provider import construct_redirect_uri
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from builder.auth.crypto import new_token
+from builder.auth.crypto import new_token, token_hash
 from builder.auth.grants import GrantManager
 from builder.auth.server import AuthorizationServer
 from builder.auth.store import Pending
 from builder.auth.upstream import ProviderError, UpstreamOAuth
-from builder.connector.models import Connector
-from builder.pages import PAGE_HEADERS
+from builder.connector.resolved import ResolvedConnector
+from builder.pages import message_page, render_page
+from builder.routes import CALLBACK_PATH, CONSENT_PATH
 
 __all__ = ["ConsentFlow"]
 
 logger = logging.getLogger("mcpbuild.consent")
 
-_STYLE = """
-body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;
-color:#1d1d1f}h1{font-size:1.4rem}
-.box{border:1px solid #ccc;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
-code{background:#f2f2f2;padding:0 .25rem;border-radius:3px}ul{padding-left:1.2rem}
-button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem;border-radius:6px;
-border:1px solid #888}
-button.approve{background:#0a58ca;color:#fff;border-color:#0a58ca}.muted{color:#666;font-size:.9rem}
-"""
+_USER_COOKIE_AGE = 365 * 24 * 3600
 
 
 class ConsentFlow:
-    """The routes between the client's /authorize and our authorization code."""
+    """The routes between the client's /authorize and our authorization code; it owns
+    the pending sign-in from the consent page to the callback."""
 
     def __init__(
         self,
-        connector: Connector,
+        connector: ResolvedConnector,
         server: AuthorizationServer,
         upstream: UpstreamOAuth,
         grants: GrantManager,
         *,
         secure_cookies: bool,
     ) -> None:
-        assert connector.provider is not None
+        assert connector.spec.provider is not None
         self.connector = connector
-        self.scope_text = connector.provider.scopes
+        self.scope_text = connector.spec.provider.scopes
         self.server = server
         self.upstream = upstream
         self.grants = grants
         self.secure = secure_cookies
+        # `__Host-` cookies are only accepted over https; on loopback http, plain names.
+        self._prefix = "__Host-" if secure_cookies else ""
 
     def routes(self) -> list[Route]:
         return [
-            Route("/consent", self.consent_page, methods=["GET"]),
-            Route("/consent", self.consent_answer, methods=["POST"]),
-            Route("/oauth/callback", self.callback, methods=["GET"]),
+            Route(CONSENT_PATH, self.consent_page, methods=["GET"]),
+            Route(CONSENT_PATH, self.consent_answer, methods=["POST"]),
+            Route(CALLBACK_PATH, self.callback, methods=["GET"]),
         ]
 
     async def consent_page(self, request: Request) -> Response:
         pending = await self.server.store.get_pending(request.query_params.get("request", ""))
         if pending is None:
-            return _page(
+            return message_page(
                 "Sign-in expired",
-                "<p>This sign-in request is unknown or has expired. "
-                "Start again from your MCP client.</p>",
+                "This sign-in request is unknown or has expired. Start again from your MCP client.",
                 status=400,
             )
         client = await self.server.get_client(pending.client_id)
         if client is None:
-            return _page(
-                "Unknown client", "<p>The client of this request is not registered.</p>", status=400
+            return message_page(
+                "Unknown client", "The client of this request is not registered.", status=400
             )
-        name = client.client_name or pending.client_id
-        title = self.connector.title or self.connector.name
-        scopes = "".join(
-            f"<li><code>{_e(s)}</code> — {_e(self.scope_text.get(s, ''))}</li>"
-            for s in pending.scopes
+        response = render_page(
+            "consent.html",
+            title=f"Connect {self.connector.title}",
+            client_name=client.client_name or pending.client_id,
+            client_id=pending.client_id,
+            connector=self.connector.title,
+            scopes=[(s, self.scope_text.get(s, "")) for s in pending.scopes],
+            provider_host=urlsplit(self.upstream.authorization_url).netloc,
+            redirect_host=urlsplit(pending.redirect_uri).netloc,
+            action=CONSENT_PATH,
+            request_id=pending.id,
+            csrf=pending.csrf,
         )
-        body = f"""
-<p><strong>{_e(name)}</strong> wants to use <strong>{_e(title)}</strong> as you.</p>
-<div class="box">
-<p>It asks for:</p><ul>{scopes}</ul>
-<p class="muted">After you approve, you sign in with the provider
-(<code>{_e(urlsplit(self.upstream.authorization_url).netloc)}</code>), and your answer is sent to
-<code>{_e(urlsplit(pending.redirect_uri).netloc)}</code>.
-Client id: <code>{_e(pending.client_id)}</code></p>
-</div>
-<form method="post" action="/consent">
-<input type="hidden" name="request" value="{_e(pending.id)}">
-<input type="hidden" name="csrf" value="{_e(pending.csrf)}">
-<button class="approve" type="submit" name="decision" value="approve">Approve</button>
-<button type="submit" name="decision" value="deny">Deny</button>
-</form>"""
-        response = _page(f"Connect {title}", body)
         response.set_cookie(
-            _cookie_name(pending.id),
+            _csrf_cookie(pending.id),
             pending.csrf,
             max_age=600,
-            path="/consent",
+            path=CONSENT_PATH,
             secure=self.secure,
             httponly=True,
             samesite="strict",
@@ -120,13 +116,11 @@ Client id: <code>{_e(pending.client_id)}</code></p>
         pending_id = str(form.get("request", ""))
         pending = await self.server.store.get_pending(pending_id)
         if pending is None:
-            return _page(
-                "Sign-in expired",
-                "<p>This sign-in request is unknown or has expired.</p>",
-                status=400,
+            return message_page(
+                "Sign-in expired", "This sign-in request is unknown or has expired.", status=400
             )
         sent = str(form.get("csrf", ""))
-        cookie = request.cookies.get(_cookie_name(pending.id), "")
+        cookie = request.cookies.get(_csrf_cookie(pending.id), "")
         if not (
             sent
             and cookie
@@ -134,9 +128,9 @@ Client id: <code>{_e(pending.client_id)}</code></p>
             and hmac.compare_digest(cookie, pending.csrf)
         ):
             logger.warning("consent refused: CSRF check failed")
-            return _page(
+            return message_page(
                 "Request refused",
-                "<p>The form did not come from this page. Start again from your MCP client.</p>",
+                "The form did not come from this page. Start again from your MCP client.",
                 status=403,
             )
         if form.get("decision") != "approve":
@@ -147,26 +141,75 @@ Client id: <code>{_e(pending.client_id)}</code></p>
                 error="access_denied",
                 error_description="the user denied the request",
             )
-        url, state, verifier = self.upstream.authorization_request(pending.scopes)
+        url, state, verifier = self.upstream.authorization_request(
+            self.connector.upstream_scopes(pending.scopes)
+        )
+        binding = new_token(32)
+        user = request.cookies.get(self._user_cookie) or new_token(32)
         pending.upstream_state = state
         pending.upstream_verifier = verifier
+        pending.binding = token_hash(binding)
+        pending.user = token_hash(user)[:32]
         pending.csrf = new_token(24)  # the form cannot be replayed
         await self.server.store.save_pending(pending)
         response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
-        response.delete_cookie(_cookie_name(pending.id), path="/consent")
+        response.delete_cookie(_csrf_cookie(pending.id), path=CONSENT_PATH)
+        # SameSite=Lax: the provider's redirect back is a top-level GET, which Lax allows.
+        response.set_cookie(
+            self._binding_cookie(pending.id),
+            binding,
+            max_age=int(max(60.0, pending.expires_at - _now())),
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
+        response.set_cookie(
+            self._user_cookie,
+            user,
+            max_age=_USER_COOKIE_AGE,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
         return response
+
+    @property
+    def _user_cookie(self) -> str:
+        return f"{self._prefix}mcpbuild_user"
+
+    def _binding_cookie(self, pending_id: str) -> str:
+        return f"{self._prefix}mcpbuild_signin_{pending_id[:12]}"
 
     async def callback(self, request: Request) -> Response:
         params = request.query_params
         pending = await self.server.store.take_pending_by_state(params.get("state", ""))
         if pending is None:
             logger.warning("provider callback with unknown state")
-            return _page(
+            return message_page(
                 "Sign-in refused",
-                "<p>This sign-in answer does not match any request "
-                "in progress (unknown or already used state). Start again from your "
-                "MCP client.</p>",
+                "This sign-in answer does not match any request in progress (unknown or "
+                "already used state). Start again from your MCP client.",
                 status=400,
+            )
+        cookie = request.cookies.get(self._binding_cookie(pending.id), "")
+        if not (
+            cookie and pending.binding and hmac.compare_digest(token_hash(cookie), pending.binding)
+        ):
+            # The pending sign-in was taken above: it is over, for everyone.
+            logger.warning(
+                "provider callback refused: not from the browser that approved consent",
+                extra={"client": pending.client_id[:12]},
+            )
+            return message_page(
+                "Sign-in refused",
+                "This sign-in answer did not come back to the browser that approved the "
+                "request, so it was not accepted and the sign-in has been cancelled.",
+                "If you did not start a sign-in just now, someone may have sent you this "
+                "link: you can ignore it. Otherwise start again from your MCP client, in "
+                "this browser.",
+                status=403,
             )
         if "error" in params:
             error = params["error"] if params["error"] == "access_denied" else "server_error"
@@ -195,12 +238,16 @@ Client id: <code>{_e(pending.client_id)}</code></p>
                 error_description=f"the provider refused the code ({exc.error})",
             )
         grant_id = new_token(16)
-        await self.grants.create(grant_id, pending.client_id, tokens, pending.scopes)
+        await self.grants.create(
+            grant_id, pending.client_id, tokens, pending.scopes, user=pending.user
+        )
         ours = await self.server.issue_code(pending, grant_id)
         logger.info(
             "grant created", extra={"grant": grant_id[:8], "client": pending.client_id[:12]}
         )
-        return _back(pending, self.server.issuer_id, code=ours)
+        response = _back(pending, self.server.issuer_id, code=ours)
+        response.delete_cookie(self._binding_cookie(pending.id), path="/")
+        return response
 
 
 def _back(pending: Pending, issuer: str, **params: str) -> Response:
@@ -215,19 +262,9 @@ def _back(pending: Pending, issuer: str, **params: str) -> Response:
     )
 
 
-def _cookie_name(pending_id: str) -> str:
+def _csrf_cookie(pending_id: str) -> str:
     return f"mcpbuild_csrf_{pending_id[:12]}"
 
 
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def _page(title: str, body: str, *, status: int = 200) -> HTMLResponse:
-    doc = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{_e(title)}</h1>{body}</body></html>"
-    )
-    return HTMLResponse(doc, status_code=status, headers=PAGE_HEADERS)
+def _now() -> float:
+    return time.time()

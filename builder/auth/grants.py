@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import overload
 
 import anyio
@@ -13,7 +14,7 @@ import anyio
 from builder.auth.crypto import Cipher
 from builder.auth.store import Grant, Store
 from builder.auth.upstream import ProviderError, UpstreamOAuth, UpstreamTokens
-from builder.errors import ToolCallError
+from builder.errors import ConfigError, ToolCallError
 
 __all__ = ["GrantCredentials", "GrantEnded", "GrantManager"]
 
@@ -36,6 +37,12 @@ class GrantEnded(ToolCallError):
 
 
 @dataclass
+class _RefreshLock:
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    users: int = 0  # holding or waiting
+
+
+@dataclass
 class _Current:
     token: str
     version: int
@@ -53,14 +60,20 @@ class GrantManager:
         self.store = store
         self.cipher = cipher
         self.upstream = upstream
-        self._locks: dict[str, anyio.Lock] = {}
+        self._locks: dict[str, _RefreshLock] = {}
         # Decrypted access tokens by grant, keyed on the grant's version: AES-GCM per call
         # is measurable on the hot path, and a refresh bumps the version.
         self._plain: dict[str, tuple[int, str]] = {}
         self.refreshes = 0
 
     async def create(
-        self, grant_id: str, client_id: str, tokens: UpstreamTokens, scopes: list[str]
+        self,
+        grant_id: str,
+        client_id: str,
+        tokens: UpstreamTokens,
+        scopes: list[str],
+        *,
+        user: str | None = None,
     ) -> Grant:
         grant = Grant(
             grant_id=grant_id,
@@ -70,6 +83,7 @@ class GrantManager:
             refresh_token=self._seal(tokens.refresh_token, grant_id),
             expires_at=tokens.expires_at,
             issued_at=time.time(),
+            extra={"user": user} if user else {},
         )
         await self.store.save_grant(grant)
         return grant
@@ -89,7 +103,7 @@ class GrantManager:
         known = self._plain.get(grant_id)
         if known is not None and known[0] == grant.version:
             return _Current(known[1], grant.version)
-        token = self.cipher.decrypt(grant.access_token, context=grant_id)
+        token = await self._decrypt(grant.access_token, context=grant_id)
         if len(self._plain) > 10_000:
             self._plain.clear()
         self._plain[grant_id] = (grant.version, token)
@@ -97,12 +111,11 @@ class GrantManager:
 
     async def refresh(self, grant_id: str, *, seen_version: int) -> _Current:
         """Refresh unless someone already did since ``seen_version``."""
-        lock = self._locks.setdefault(grant_id, anyio.Lock())
-        async with lock:
+        async with self._refresh_lock(grant_id):
             grant = await self._active(grant_id)
             if grant.version != seen_version:
                 return _Current(
-                    self.cipher.decrypt(grant.access_token, context=grant_id), grant.version
+                    await self._decrypt(grant.access_token, context=grant_id), grant.version
                 )
             if grant.refresh_token is None:
                 await self.end(
@@ -111,7 +124,7 @@ class GrantManager:
                 raise GrantEnded(
                     "the sign-in with the provider has expired; reconnect to sign in again"
                 )
-            refresh_token = self.cipher.decrypt(grant.refresh_token, context=grant_id)
+            refresh_token = await self._decrypt(grant.refresh_token, context=grant_id)
             try:
                 tokens = await self.upstream.refresh(refresh_token)
             except ProviderError as exc:
@@ -138,10 +151,45 @@ class GrantManager:
                 logger.warning("grant changed during refresh", extra={"grant": grant_id[:8]})
                 fresh = await self._active(grant_id)
                 return _Current(
-                    self.cipher.decrypt(fresh.access_token, context=grant_id), fresh.version
+                    await self._decrypt(fresh.access_token, context=grant_id), fresh.version
                 )
             logger.info("upstream token refreshed", extra={"grant": grant_id[:8]})
             return _Current(tokens.access_token, grant.version + 1)
+
+    @contextlib.asynccontextmanager
+    async def _refresh_lock(self, grant_id: str) -> AsyncIterator[None]:
+        # An entry lives while someone holds or waits for its lock, so the map holds only
+        # the grants being refreshed right now. Counted here rather than read from the lock,
+        # so a task that took the entry but has not yet queued on it still keeps it.
+        entry = self._locks.get(grant_id)
+        if entry is None:
+            entry = self._locks[grant_id] = _RefreshLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[grant_id]
+
+    async def _decrypt(self, sealed: str, *, context: str) -> str:
+        """A stored token in clear; a token this key cannot open ends its grant (the key
+        changed), so the client is sent to sign in again instead of failing forever."""
+        try:
+            return self.cipher.decrypt(sealed, context=context)
+        except ConfigError:
+            logger.error(
+                "stored grant cannot be decrypted: MCPBUILD_SECRET_KEY is not the key it was "
+                "stored with (the key changed?); the grant is ended and the user must sign in "
+                "again",
+                extra={"grant": context[:8]},
+            )
+            await self.store.end_grant(context)
+            raise GrantEnded(
+                "this sign-in can no longer be used (the server's key changed); reconnect to "
+                "sign in again"
+            ) from None
 
     async def end(self, grant_id: str, why: str) -> None:
         logger.warning("grant ended", extra={"grant": grant_id[:8], "reason": why})

@@ -24,10 +24,11 @@ from starlette.routing import Route
 
 from builder.auth.crypto import Cipher, load_or_create_dev_key
 from builder.auth.grants import GrantCredentials, GrantManager
-from builder.auth.setup import default_scopes, open_store
+from builder.auth.setup import open_store
 from builder.auth.store import Store
 from builder.auth.upstream import ProviderError, UpstreamOAuth
 from builder.connector.models import Connector
+from builder.connector.resolved import ResolvedConnector, resolve_connector
 from builder.errors import ConfigError
 
 __all__ = ["LocalGrant", "local_grant_id", "login", "state_store_url"]
@@ -63,7 +64,11 @@ class LocalGrant:
     """The stored local sign-in of one connector: its store, key and grant manager."""
 
     def __init__(
-        self, connector: Connector, env: Mapping[str, str], store_url: str, redirect_uri: str
+        self,
+        connector: ResolvedConnector,
+        env: Mapping[str, str],
+        store_url: str,
+        redirect_uri: str,
     ) -> None:
         if connector.provider is None:
             raise ConfigError(
@@ -71,9 +76,9 @@ class LocalGrant:
             )
         self.connector = connector
         self.store: Store = open_store(store_url)
-        self.upstream = UpstreamOAuth(connector.provider, env, redirect_uri)
+        self.upstream = UpstreamOAuth(connector.provider, redirect_uri)
         self.grants = GrantManager(self.store, _cipher(env, store_url), self.upstream)
-        self.grant_id = local_grant_id(connector)
+        self.grant_id = local_grant_id(connector.spec)
 
     async def credentials(self) -> GrantCredentials:
         """Credentials for tool calls; a clear error when nobody has signed in."""
@@ -105,8 +110,10 @@ async def login(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     redirect_uri = f"http://127.0.0.1:{sock.getsockname()[1]}/oauth/callback"
-    local = LocalGrant(connector, env, store_url, redirect_uri)
-    wanted = scopes or default_scopes(connector)
+    resolved = resolve_connector(connector, env)
+    local = LocalGrant(resolved, env, store_url, redirect_uri)
+    assert resolved.provider is not None
+    wanted = resolved.upstream_scopes(scopes or resolved.provider.default_scopes)
     url, state, verifier = local.upstream.authorization_request(wanted)
     outcome: dict[str, str] = {}
     done = anyio.Event()
@@ -132,9 +139,16 @@ async def login(
                 maybe = open_browser(url)
                 if maybe is not None:
                     await maybe
-            with anyio.fail_after(timeout):
+            # Not fail_after: its TimeoutError would leave the task group wrapped in an
+            # ExceptionGroup, which no `except TimeoutError` catches.
+            with anyio.move_on_after(timeout):
                 await done.wait()
             server.should_exit = True
+        if not done.is_set():
+            raise ConfigError(
+                f"no sign-in within {timeout:g} s; run login again, with a longer --timeout "
+                "if you need more time"
+            )
         if "error" in outcome:
             raise ConfigError(f"the provider refused the sign-in: {outcome['error']}")
         try:
@@ -144,8 +158,6 @@ async def login(
         await local.store.end_grant(local.grant_id)
         grant = await local.grants.create(local.grant_id, "local", tokens, wanted)
         return grant.scopes
-    except TimeoutError:
-        raise ConfigError(f"no sign-in within {timeout:g} s") from None
     finally:
         sock.close()
         await local.close()

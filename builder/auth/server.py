@@ -72,10 +72,21 @@ class AuthorizationServer:
 
     # clients
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        """The client, registered or described by its metadata document.
+
+        Its ``scope`` is widened to every scope this server offers: the SDK's /authorize
+        refuses scopes outside a client's ``scope``, but a metadata document has none and
+        a client that steps up asks for more than it registered with. The consent page
+        is where scopes are granted, so the registered scope is only advisory here.
+        """
         if is_metadata_client_id(client_id):
-            return await self.fetcher.fetch(client_id)
-        info = await self.store.get_client(client_id)
-        return OAuthClientInformationFull.model_validate(info) if info else None
+            client = await self.fetcher.fetch(client_id)
+        else:
+            info = await self.store.get_client(client_id)
+            client = OAuthClientInformationFull.model_validate(info) if info else None
+        if client is None:
+            return None
+        return client.model_copy(update={"scope": " ".join(self.scopes)})
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         for uri in client_info.redirect_uris or []:
@@ -131,6 +142,7 @@ class AuthorizationServer:
 
     async def issue_code(self, pending: Pending, grant_id: str) -> str:
         """Our authorization code for a finished upstream sign-in."""
+        await self.store.touch_client(pending.client_id)
         code = new_token()
         await self.store.save_code(
             CodeRecord(
@@ -258,14 +270,16 @@ class AuthorizationServer:
         grant = await self.store.get_grant(record.grant_id)
         if grant is None or not grant.active:
             return None
-        # The grant rides in `claims`, not `subject`: the SDK binds a session to the token's
-        # subject, and a step-up re-authorization creates a new grant for the same session.
+        # The SDK binds a session to the token's subject, so the subject is the user, not
+        # the grant: a step-up sign-in creates a new grant for the same user and session.
+        user = grant.extra.get("user")
         return AccessToken(
             token=token,
             client_id=record.client_id,
             scopes=record.scopes,
             expires_at=int(record.expires_at) if record.expires_at else None,
             resource=record.resource,
+            subject=user if isinstance(user, str) else f"grant:{record.grant_id}",
             claims={"grant": record.grant_id},
         )
 

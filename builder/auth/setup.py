@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,19 +18,29 @@ from pydantic import AnyHttpUrl
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from builder.auth.authorize import AuthorizeEndpoint
 from builder.auth.cimd import ClientMetadataFetcher
 from builder.auth.consent import ConsentFlow
 from builder.auth.crypto import Cipher
 from builder.auth.gate import BearerGate
 from builder.auth.grants import GrantCredentials, GrantManager
+from builder.auth.limits import AuthLimits, BodyLimit, RateLimited, Unavailable, wrap_route
 from builder.auth.server import AuthorizationServer, Lifetimes
 from builder.auth.sqlite import SQLiteStore
-from builder.auth.store import Store
+from builder.auth.store import ClientLimitReached, Store
 from builder.auth.upstream import UpstreamOAuth
-from builder.connector.models import Connector
+from builder.connector.resolved import ResolvedConnector
 from builder.errors import ConfigError
+from builder.routes import (
+    AUTHORIZATION_SERVER_METADATA_PATH,
+    AUTHORIZE_PATH,
+    REGISTER_PATH,
+    REVOKE_PATH,
+    TOKEN_PATH,
+)
+from builder.tools.call import Caller
 
-__all__ = ["OAuth", "default_scopes", "open_store", "redirect_uri_for"]
+__all__ = ["OAuth", "open_store", "redirect_uri_for"]
 
 logger = logging.getLogger("mcpbuild.auth")
 
@@ -39,16 +48,6 @@ logger = logging.getLogger("mcpbuild.auth")
 def redirect_uri_for(public_url: str) -> str:
     """The one redirect URI to register with the provider, derived here and nowhere else."""
     return public_url.rstrip("/") + "/oauth/callback"
-
-
-def default_scopes(connector: Connector, *, read_only: bool = False) -> list[str]:
-    """What a client gets when it asks for nothing: the union of what the served tools need,
-    in the order the provider declares them."""
-    assert connector.provider is not None
-    tools = [t for t in connector.tools if t.is_read_only or not read_only]
-    needed = {s for t in tools for s in t.scopes}
-    ordered = [s for s in connector.provider.scopes if s in needed]
-    return ordered or list(connector.provider.scopes)
 
 
 def open_store(url: str) -> Store:
@@ -63,7 +62,7 @@ def open_store(url: str) -> Store:
 class OAuth:
     """The authorization server, the consent flow, the grant manager and the bearer gate."""
 
-    connector: Connector
+    connector: ResolvedConnector
     public_url: str
     server: AuthorizationServer
     upstream: UpstreamOAuth
@@ -73,28 +72,27 @@ class OAuth:
     @classmethod
     def create(
         cls,
-        connector: Connector,
-        environ: Mapping[str, str],
+        connector: ResolvedConnector,
         *,
         public_url: str,
         store: Store,
         cipher: Cipher,
-        read_only: bool = False,
         lifetimes: Lifetimes | None = None,
         upstream_transport: httpx.AsyncBaseTransport | None = None,
         metadata_fetcher: ClientMetadataFetcher | None = None,
     ) -> OAuth:
-        assert connector.provider is not None
+        provider = connector.provider
+        assert provider is not None
         public_url = public_url.rstrip("/")
         upstream = UpstreamOAuth(
-            connector.provider, environ, redirect_uri_for(public_url), transport=upstream_transport
+            provider, redirect_uri_for(public_url), transport=upstream_transport
         )
         server = AuthorizationServer(
             store,
             issuer=public_url,
             resource=public_url + "/mcp",
-            scopes=list(connector.provider.scopes),
-            default_scopes=default_scopes(connector, read_only=read_only),
+            scopes=list(provider.scopes),
+            default_scopes=list(provider.default_scopes),
             lifetimes=lifetimes,
             metadata_fetcher=metadata_fetcher,
         )
@@ -139,8 +137,9 @@ class OAuth:
             authorization_response_iss_parameter_supported=True,
         )
 
-    def routes(self) -> list[BaseRoute]:
-        """Metadata, the SDK's /authorize, /token, /register, /revoke, and our consent flow."""
+    def routes(self, limits: AuthLimits | None = None) -> list[BaseRoute]:
+        """Metadata, the SDK's /authorize, /token, /register, /revoke, and our consent flow,
+        with ``limits`` (by default :class:`AuthLimits`) on the endpoints that take a body."""
         as_metadata = cors_middleware(MetadataHandler(self.metadata()).handle, ["GET", "OPTIONS"])
         prm = ProtectedResourceMetadataHandler(
             ProtectedResourceMetadata(
@@ -174,32 +173,46 @@ class OAuth:
             ),
             revocation_options=RevocationOptions(enabled=True),
         )
-        sdk = [
-            r for r in sdk if getattr(r, "path", "") != "/.well-known/oauth-authorization-server"
-        ]
-        return [*ours, *sdk, *self.consent.routes()]
+        chosen = limits or AuthLimits()
+        register_rate = chosen.register_rate()
 
-    def gate(
-        self, app: ASGIApp, *, tool_scopes: Mapping[str, list[str]], max_body_bytes: int
-    ) -> ASGIApp:
+        def capped(app: ASGIApp) -> ASGIApp:
+            return BodyLimit(app, chosen.body_bytes)
+
+        def registration(app: ASGIApp) -> ASGIApp:
+            return RateLimited(Unavailable(capped(app), (ClientLimitReached,)), register_rate)
+
+        limited = {REGISTER_PATH: registration, TOKEN_PATH: capped, REVOKE_PATH: capped}
+        sdk = [
+            wrap_route(r, limited[path]) if (path := getattr(r, "path", "")) in limited else r
+            for r in sdk
+            if getattr(r, "path", "") not in (AUTHORIZATION_SERVER_METADATA_PATH, AUTHORIZE_PATH)
+        ]
+        authorize = AuthorizeEndpoint(self.server, trusted=self.server.store.client_used)
+        sdk.append(
+            wrap_route(Route(AUTHORIZE_PATH, authorize.handle, methods=["GET", "POST"]), capped)
+        )
+        # All of them: the consent form is the one with a body, the others carry none.
+        consent = [wrap_route(r, capped) for r in self.consent.routes()]
+        return [*ours, *sdk, *consent]
+
+    def gate(self, app: ASGIApp, *, max_body_bytes: int) -> ASGIApp:
         """``app`` (the /mcp endpoint) behind the bearer gate."""
         return BearerGate(
             AuthContextMiddleware(app),
             self.server,
+            self.connector,
             resource=self.resource,
             resource_metadata_url=self.resource_metadata_url,
-            tool_scopes=tool_scopes,
             max_body_bytes=max_body_bytes,
             default_scopes=self.server.default_scopes,
         )
 
-    def credentials_for(self, ctx: ServerRequestContext[Any]) -> GrantCredentials | None:
-        """The calling user's upstream credentials, from the token the gate verified."""
+    def caller_for(self, ctx: ServerRequestContext[Any]) -> Caller:
+        """The calling user's upstream credentials and granted scopes, from the token the
+        SDK authenticated. No token means no credentials and no scopes: refused."""
         token = get_access_token()
         grant = (token.claims or {}).get("grant") if token is not None else None
-        if not isinstance(grant, str):
-            return None
-        return GrantCredentials(self.grants, grant)
-
-    def secrets(self) -> list[str]:
-        return self.upstream.secrets()
+        if token is None or not isinstance(grant, str):
+            return Caller(None, ())
+        return Caller(GrantCredentials(self.grants, grant), tuple(token.scopes))

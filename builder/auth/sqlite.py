@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from builder.auth.store import CodeRecord, Grant, Pending, TokenRecord
+from builder.auth.store import ClientLimitReached, CodeRecord, Grant, Pending, TokenRecord
 
-__all__ = ["SQLiteStore"]
+__all__ = ["MAX_CLIENTS", "UNUSED_CLIENT_SECONDS", "SQLiteStore"]
+
+logger = logging.getLogger("mcpbuild.store")
+
+MAX_CLIENTS = 10_000
+"""Registered clients kept at most; at the cap the oldest never-used one makes room."""
+UNUSED_CLIENT_SECONDS = 24 * 3600.0
+"""A registered client never used (no code issued to it) for this long is deleted."""
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS clients (id TEXT PRIMARY KEY, info TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS clients (
+    id TEXT PRIMARY KEY, info TEXT NOT NULL, created REAL NOT NULL, last_used REAL);
 CREATE TABLE IF NOT EXISTS pending (
     id TEXT PRIMARY KEY, upstream_state TEXT UNIQUE, data TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS codes (
@@ -41,12 +52,23 @@ class SQLiteStore:
     Tokens and grants are read on every request, so they are cached in memory and every
     write here updates the cache. That is coherent because one process owns the file; for
     several replicas, use a shared store (Redis), not one SQLite file.
+
+    The file holds client secrets and PKCE challenges: it and its -wal and -shm files are
+    mode 0600, and a folder the store creates for it 0700.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_clients: int = MAX_CLIENTS,
+        unused_client_seconds: float = UNUSED_CLIENT_SECONDS,
+    ) -> None:
         self.path = str(path)
+        self.max_clients = max_clients
+        self.unused_client_seconds = unused_client_seconds
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(self.path))
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
         self._tokens: dict[str, TokenRecord] = {}
@@ -56,6 +78,27 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            self._migrate()
+        if self.path != ":memory:":
+            # SQLite gives -wal and -shm the database file's mode; this is the guarantee.
+            for sidecar in _SIDECARS:
+                _tighten(Path(self.path + sidecar), warn=False)
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(clients)")}
+        if "last_used" not in columns:
+            # Clients from before usage was tracked may be in use: count them as used.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("ALTER TABLE clients ADD COLUMN last_used REAL")
+                self._db.execute("UPDATE clients SET last_used = created")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS clients_unused ON clients (created) WHERE last_used IS NULL"
+        )
 
     def _one(self, sql: str, *args: Any) -> Any:
         with self._lock:
@@ -67,16 +110,52 @@ class SQLiteStore:
 
     # clients
     async def save_client(self, client_id: str, info: dict[str, Any]) -> None:
-        self._run(
-            "INSERT OR REPLACE INTO clients VALUES (?, ?, ?)",
-            client_id,
-            json.dumps(info),
-            time.time(),
-        )
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._make_room(client_id)
+                self._db.execute(
+                    "INSERT INTO clients (id, info, created) VALUES (?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET info = excluded.info",
+                    (client_id, json.dumps(info), time.time()),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _make_room(self, client_id: str) -> None:
+        # Dropping the oldest unused registration, not refusing the new one: a flood then
+        # pushes out only registrations that sat unused for longer than the flood takes to
+        # fill the store, while a refusal would lock every new user out until they expire.
+        if self._db.execute("SELECT 1 FROM clients WHERE id = ?", (client_id,)).fetchone():
+            return
+        count = self._db.execute("SELECT count(*) FROM clients").fetchone()[0]
+        excess = count - self.max_clients + 1
+        if excess <= 0:
+            return
+        dropped = self._db.execute(
+            "DELETE FROM clients WHERE id IN (SELECT id FROM clients WHERE last_used IS NULL "
+            "ORDER BY created LIMIT ?)",
+            (excess,),
+        ).rowcount
+        if dropped < excess:
+            raise ClientLimitReached(
+                f"cannot register another client: expected fewer than {self.max_clients} "
+                f"registered clients, got {count - dropped}, every one of them in use"
+            )
+        logger.info("client limit reached; oldest unused registration dropped")
 
     async def get_client(self, client_id: str) -> dict[str, Any] | None:
         row = self._one("SELECT info FROM clients WHERE id = ?", client_id)
         return json.loads(row[0]) if row else None
+
+    async def touch_client(self, client_id: str) -> None:
+        self._run("UPDATE clients SET last_used = ? WHERE id = ?", time.time(), client_id)
+
+    async def client_used(self, client_id: str) -> bool:
+        row = self._one("SELECT last_used FROM clients WHERE id = ?", client_id)
+        return bool(row and row[0] is not None)
 
     # pending authorizations
     async def save_pending(self, pending: Pending) -> None:
@@ -253,11 +332,47 @@ class SQLiteStore:
             removed += self._db.execute(
                 "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
             ).rowcount
+            removed += self._db.execute(
+                "DELETE FROM clients WHERE last_used IS NULL AND created <= ?",
+                (now - self.unused_client_seconds,),
+            ).rowcount
         return removed
 
     async def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_SIDECARS = ("-wal", "-shm")
+
+
+def _create_private(path: Path) -> None:
+    """Make ``path`` a 0600 file before SQLite opens it (the umask does not matter), in
+    folders created 0700; an existing file or sidecar that others can read is tightened."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+    existed = path.exists()
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    if not existed:
+        os.chmod(path, 0o600)
+    for each in (path, *(Path(str(path) + s) for s in _SIDECARS)):
+        _tighten(each, warn=existed)
+
+
+def _tighten(path: Path, *, warn: bool) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        if warn:
+            logger.warning(
+                "store file was readable by others; now 0600",
+                extra={"path": str(path), "was": oct(mode)},
+            )
 
 
 def _remember(cache: dict[str, Any], key: str, value: Any) -> None:

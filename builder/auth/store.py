@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["CodeRecord", "Grant", "Pending", "Store", "TokenRecord"]
+from builder.errors import MCPBuildError
+
+__all__ = ["ClientLimitReached", "CodeRecord", "Grant", "Pending", "Store", "TokenRecord"]
+
+
+class ClientLimitReached(MCPBuildError):
+    """The store holds as many registered clients as it may, and every one has been used:
+    a new registration is refused rather than one that someone relies on dropped."""
 
 
 @dataclass
@@ -29,6 +36,11 @@ class Pending:
     csrf: str
     upstream_state: str | None = None
     upstream_verifier: str | None = None
+    binding: str | None = None
+    """Hash of the cookie set in the browser that approved consent; the provider's
+    callback must come from that browser."""
+    user: str | None = None
+    """Who approved, as far as this server can tell (see ``builder.auth.consent``)."""
 
 
 @dataclass
@@ -80,8 +92,20 @@ class Store(Protocol):
     """The state store. Operations named ``take_*`` are atomic: of two concurrent callers,
     exactly one gets the first use."""
 
-    async def save_client(self, client_id: str, info: dict[str, Any]) -> None: ...
+    async def save_client(self, client_id: str, info: dict[str, Any]) -> None:
+        """Register a client. At the store's cap on clients, the oldest never-used one goes
+        to make room; when every one has been used, raise :class:`ClientLimitReached`."""
+        ...
+
     async def get_client(self, client_id: str) -> dict[str, Any] | None: ...
+    async def touch_client(self, client_id: str) -> None:
+        """Mark the client used (an authorization code was issued to it): used clients do
+        not expire and are not dropped for room. Unknown ids are ignored."""
+        ...
+
+    async def client_used(self, client_id: str) -> bool:
+        """Whether an authorization code was ever issued to this registered client."""
+        ...
 
     async def save_pending(self, pending: Pending) -> None: ...
     async def get_pending(self, pending_id: str) -> Pending | None: ...
@@ -121,7 +145,8 @@ class Store(Protocol):
         ...
 
     async def cleanup(self, now: float) -> int:
-        """Delete expired pending authorizations, codes and tokens; how many rows went."""
+        """Delete expired pending authorizations, codes and tokens, and registered clients
+        never used within a day of registering; how many rows went."""
         ...
 
     async def close(self) -> None: ...

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +12,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from builder.connector.env import resolve
-from builder.connector.models import Provider
+from builder.connector.resolved import ResolvedProvider
 
 __all__ = ["ProviderError", "UpstreamOAuth", "UpstreamTokens"]
 
@@ -48,31 +46,20 @@ class UpstreamOAuth:
 
     def __init__(
         self,
-        provider: Provider,
-        environ: Mapping[str, str],
+        provider: ResolvedProvider,
         redirect_uri: str,
         *,
         timeout: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.provider = provider
+        self.provider = provider.spec
         self.redirect_uri = redirect_uri
-        self.client_id = resolve(provider.client_id, environ, field="provider.client_id")
-        self.client_secret = (
-            resolve(provider.client_secret, environ, field="provider.client_secret")
-            if provider.client_secret
-            else None
-        )
-        self.authorization_url = resolve(
-            provider.authorization_url, environ, field="provider.authorization_url"
-        )
-        self.token_url = resolve(provider.token_url, environ, field="provider.token_url")
+        self.client_id = provider.client_id
+        self.client_secret = provider.client_secret
+        self.authorization_url = provider.authorization_url
+        self.token_url = provider.token_url
         self._timeout = timeout
         self._transport = transport
-
-    def secrets(self) -> list[str]:
-        """Values never to log."""
-        return [s for s in (self.client_secret,) if s]
 
     def _client(self) -> AsyncOAuth2Client:
         kwargs: dict[str, Any] = {"timeout": self._timeout, "trust_env": False}

@@ -1,19 +1,23 @@
 """Semantic checks: rules that span fields and that a JSON Schema cannot say.
 
 Each check yields :class:`Found` with the field path it concerns; the loader turns
-paths into file positions.
+paths into file positions. A ``Found`` is an error unless its ``severity`` is
+``"warning"``: warnings are reported but do not stop a spec from loading.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import jmespath
 import jmespath.exceptions
+import jmespath.functions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -30,7 +34,9 @@ from builder.connector.params import param_schema
 from builder.connector.source import Path
 
 __all__ = [
+    "RESERVED_AUTHORIZE_PARAMS",
     "Found",
+    "Severity",
     "check_api",
     "check_connector",
     "check_provider",
@@ -45,16 +51,40 @@ _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
 )
 _PARAM_NAME = re.compile(PARAM_NAME_PATTERN)
+# name -> signature, e.g. {"length": {"signature": ({"types": [...]},)}}
+_JMESPATH_FUNCTIONS: dict[str, Any] = jmespath.functions.Functions.FUNCTION_TABLE
+_SCOPE_FIELDS = (
+    "declare scopes in provider.scopes, list the ones a tool needs in its scopes, and the "
+    "ones every sign-in needs in provider.always_request"
+)
+RESERVED_AUTHORIZE_PARAMS: dict[str, str] = {
+    "response_type": "mcpbuild always asks for 'code'",
+    "client_id": "use provider.client_id",
+    "redirect_uri": "mcpbuild sends its own callback URL",
+    "scope": _SCOPE_FIELDS,
+    "state": "mcpbuild makes a fresh one for every sign-in",
+    "code_challenge": "PKCE is provider.pkce",
+    "code_challenge_method": "PKCE is provider.pkce",
+}
+"""Authorization request parameters mcpbuild sets itself, with what to use instead."""
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """One semantic problem at ``path``; ``at_key`` points at the key rather than its value."""
+    """One semantic problem at ``path``; ``at_key`` points at the key rather than its value.
+
+    ``severity`` is ``"error"`` unless said otherwise; a ``"warning"`` does not make the
+    spec invalid.
+    """
 
     path: Path
     message: str
     code: str
     at_key: bool = False
+    _: KW_ONLY
+    severity: Severity = "error"
 
 
 def placeholders(path: str) -> list[str]:
@@ -98,7 +128,27 @@ def check_connector(connector: Connector) -> list[Found]:
         found.append(
             Found(("read_only",), "read_only is true but no tool is read-only", "read_only")
         )
+    if provider is not None:
+        found.extend(_check_unrequested_scopes(connector, provider))
     return found
+
+
+def _check_unrequested_scopes(connector: Connector, provider: Provider) -> Iterator[Found]:
+    """Warn about declared scopes that are never requested. When nothing names a scope,
+    every declared scope is requested, so there is nothing to warn about."""
+    named = {s for t in connector.tools for s in t.scopes} | set(provider.always_request)
+    if not named:
+        return
+    for scope in provider.scopes:
+        if scope not in named:
+            yield Found(
+                ("provider", "scopes", scope),
+                f"scope '{scope}' is never requested (no tool lists it, nor "
+                "provider.always_request)",
+                "unrequested_scope",
+                True,
+                severity="warning",
+            )
 
 
 def check_provider(provider: Provider) -> Iterator[Found]:
@@ -129,6 +179,23 @@ def check_provider(provider: Provider) -> Iterator[Found]:
                 ("provider", "scopes", scope),
                 f"expected a scope without spaces, got '{scope}'",
                 "scope",
+                True,
+            )
+    for j, scope in enumerate(provider.always_request):
+        if scope not in provider.scopes:
+            known = ", ".join(sorted(provider.scopes)) or "none"
+            yield Found(
+                ("provider", "always_request", j),
+                f"scope '{scope}' is not declared in provider.scopes (declared: {known})",
+                "undeclared_scope",
+            )
+    for key in provider.authorize_params:
+        if key in RESERVED_AUTHORIZE_PARAMS:
+            yield Found(
+                ("provider", "authorize_params", key),
+                f"'{key}' is set by mcpbuild on every authorization request; "
+                f"{RESERVED_AUTHORIZE_PARAMS[key]}",
+                "reserved_param",
                 True,
             )
 
@@ -186,18 +253,7 @@ def check_tool(tool: Tool, at: Path, declared_scopes: set[str] | None) -> Iterat
             (*at, "destructive"), "a tool cannot be both read_only and destructive", "annotations"
         )
     if tool.response.select is not None:
-        try:
-            jmespath.compile(tool.response.select)
-        except jmespath.exceptions.JMESPathError as exc:
-            char = ""
-            if isinstance(exc, jmespath.exceptions.ParseError):
-                char = f" at character {exc.lex_position + 1}"
-            reason = str(getattr(exc, "msg", "") or "invalid expression").rstrip(":")
-            yield Found(
-                (*at, "response", "select"),
-                f"expected a JMESPath expression, got '{tool.response.select}': {reason}{char}",
-                "jmespath",
-            )
+        yield from _check_select(tool.response.select, (*at, "response", "select"))
     schema = tool.response.output_schema
     if schema is not None:
         try:
@@ -216,6 +272,67 @@ def check_tool(tool: Tool, at: Path, declared_scopes: set[str] | None) -> Iterat
                     f"{schema.get('type')!r}",
                     "output_schema",
                 )
+
+
+def _check_select(select: str, where: Path) -> Iterator[Found]:
+    try:
+        parsed = jmespath.compile(select).parsed
+    except jmespath.exceptions.JMESPathError as exc:
+        char = ""
+        if isinstance(exc, jmespath.exceptions.ParseError):
+            char = f" at character {exc.lex_position + 1}"
+        reason = str(getattr(exc, "msg", "") or "invalid expression").rstrip(":")
+        yield Found(
+            where, f"expected a JMESPath expression, got '{select}': {reason}{char}", "jmespath"
+        )
+        return
+    # Compiling resolves no function names, counts no arguments and accepts a zero slice
+    # step: jmespath finds these only when the expression runs, on every call.
+    for node in _nodes(parsed):
+        if node["type"] == "slice" and node["children"][2:] == [0]:
+            yield Found(
+                where,
+                f"expected a JMESPath expression, got '{select}': a slice step cannot be 0",
+                "jmespath",
+            )
+        if node["type"] != "function_expression":
+            continue
+        name, count = node["value"], len(node["children"])
+        spec = _JMESPATH_FUNCTIONS.get(name)
+        if spec is None:
+            near = difflib.get_close_matches(name, _JMESPATH_FUNCTIONS, n=1)
+            hint = (
+                f"did you mean {near[0]}()?"
+                if near
+                else f"the functions are {', '.join(f'{f}()' for f in sorted(_JMESPATH_FUNCTIONS))}"
+            )
+            yield Found(
+                where,
+                f"expected a JMESPath expression, got '{select}': unknown function {name}(); "
+                + hint,
+                "jmespath_function",
+            )
+            continue
+        signature = spec["signature"]
+        variadic = bool(signature) and bool(signature[-1].get("variadic"))
+        if count < len(signature) or (count > len(signature) and not variadic):
+            wanted = f"{'at least ' if variadic else ''}{len(signature)}"
+            plural = "s" if len(signature) != 1 else ""
+            yield Found(
+                where,
+                f"expected a JMESPath expression, got '{select}': {name}() takes {wanted} "
+                f"argument{plural}, got {count}",
+                "jmespath_function",
+            )
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a parsed JMESPath expression, outermost first."""
+    yield node
+    for child in node.get("children", ()):
+        # a slice keeps its bounds (ints or None) among its children
+        if isinstance(child, dict):
+            yield from _nodes(child)
 
 
 def _check_request_path(tool: Tool, at: Path) -> Iterator[Found]:

@@ -1,10 +1,15 @@
-"""Load and validate a connector spec, reporting every problem with file, line and column."""
+"""Load and validate a connector spec, reporting every problem with file, line and column.
+
+Errors raise :class:`~builder.errors.SpecError`; warnings (a valid spec that probably does
+not do what its author meant) come back beside the connector from :func:`load_with_warnings`.
+"""
 
 from __future__ import annotations
 
 import difflib
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -22,7 +27,14 @@ from builder.connector.models import (
 from builder.connector.source import Located, Path, load_yaml, read_spec_text
 from builder.errors import SpecError, SpecIssue
 
-__all__ = ["load_connector", "load_connector_text"]
+__all__ = [
+    "Loaded",
+    "SpecWarning",
+    "load_connector",
+    "load_connector_text",
+    "load_text_with_warnings",
+    "load_with_warnings",
+]
 
 _PATTERN_WORDS = {
     NAME_PATTERN: "a name of lowercase letters, digits, _ and - (starting with a letter or digit)",
@@ -53,14 +65,45 @@ _BOUND_WORDS = {
 _SECRET_FIELDS = frozenset({"client_secret", "headers"})
 
 
+class SpecWarning(SpecIssue):
+    """A problem that leaves the spec valid; renders as
+    ``connector.yaml:12:7: provider.scopes.x: warning: ...``."""
+
+    __slots__ = ()
+
+    def render(self) -> str:
+        """The issue's rendering with ``warning:`` before the message."""
+        plain = super().render()
+        return f"{plain[: len(plain) - len(self.message)]}warning: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A valid connector and the warnings about it, in file order."""
+
+    connector: Connector
+    warnings: tuple[SpecWarning, ...] = ()
+
+
 def load_connector(filename: str) -> Connector:
     """Read, parse and validate the spec at ``filename``; raise :class:`SpecError` listing all
-    problems otherwise."""
-    return load_connector_text(read_spec_text(filename), filename)
+    problems otherwise. Warnings are dropped; :func:`load_with_warnings` keeps them."""
+    return load_with_warnings(filename).connector
 
 
 def load_connector_text(text: str, filename: str = "<string>") -> Connector:
     """Validate spec ``text`` as if read from ``filename``."""
+    return load_text_with_warnings(text, filename).connector
+
+
+def load_with_warnings(filename: str) -> Loaded:
+    """Like :func:`load_connector`, and keep the warnings. Warnings are only looked for
+    in a spec without errors."""
+    return load_text_with_warnings(read_spec_text(filename), filename)
+
+
+def load_text_with_warnings(text: str, filename: str = "<string>") -> Loaded:
+    """Like :func:`load_connector_text`, and keep the warnings."""
     located = load_yaml(text, filename)
     if not isinstance(located.data, dict):
         raise SpecError.single(
@@ -76,10 +119,17 @@ def load_connector_text(text: str, filename: str = "<string>") -> Connector:
         issues.extend(_issue(err, located, filename) for err in exc.errors())
         issues.extend(_checks_despite(located, filename))
         raise SpecError(_dedupe(issues)) from None
-    issues.extend(_from_check(f, located, filename) for f in checks.check_connector(connector))
+    warnings: list[SpecWarning] = []
+    for found in checks.check_connector(connector):
+        if found.severity == "warning":
+            pos = located.position(found.path, key=found.at_key)
+            warnings.append(SpecWarning(filename, pos, found.path, found.message, found.code))
+        else:
+            issues.append(_from_check(found, located, filename))
     if issues:
         raise SpecError(issues)
-    return connector
+    warnings.sort(key=lambda w: (w.position.line, w.position.column) if w.position else (0, 0))
+    return Loaded(connector, tuple(warnings))
 
 
 def _checks_despite(located: Located, filename: str) -> list[SpecIssue]:
@@ -98,7 +148,7 @@ def _checks_despite(located: Located, filename: str) -> list[SpecIssue]:
         except ValidationError:
             continue
         found.extend(check(part))  # type: ignore[arg-type]
-    out = [_from_check(f, located, filename) for f in found]
+    out = [_from_check(f, located, filename) for f in found if f.severity == "error"]
     tools = data.get("tools")
     if not isinstance(tools, list):
         return out
@@ -110,6 +160,7 @@ def _checks_despite(located: Located, filename: str) -> list[SpecIssue]:
         out.extend(
             _from_check(f, located, filename)
             for f in checks.check_tool(tool, ("tools", i), declared)
+            if f.severity == "error"
         )
     return out
 

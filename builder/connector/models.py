@@ -347,6 +347,14 @@ class Provider(_Model):
         description="Every scope the connector may ask for, with what it lets the connector do.",
         examples=[{"repo": "Read and write your repositories"}],
     )
+    always_request: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Declared scopes to request at every sign-in even though no tool lists them, "
+            "for providers that require them (e.g. HubSpot's `oauth`, `offline_access`)."
+        ),
+        examples=[["oauth", "offline_access"]],
+    )
     scope_separator: str = Field(
         default=" ",
         description="How scopes are joined in the authorization request.",

@@ -13,14 +13,15 @@ from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from builder import __version__
-from builder.tools.call import Credentials, ToolRunner
+from builder.tools.call import Caller, ToolRunner
 from builder.tools.definition import tool_definition
 
-__all__ = ["CredentialsFor", "build_server"]
+__all__ = ["CallerFor", "build_server"]
 
 logger = logging.getLogger("mcpbuild.server")
 
-CredentialsFor = Callable[[ServerRequestContext[Any]], Credentials | None]
+
+CallerFor = Callable[[ServerRequestContext[Any]], Caller]
 
 
 class _HideInternalErrors:
@@ -37,25 +38,18 @@ class _HideInternalErrors:
             raise MCPError(code=types.INTERNAL_ERROR, message="Internal server error") from None
 
 
-def build_server(
-    runner: ToolRunner,
-    *,
-    read_only: bool = False,
-    credentials_for: CredentialsFor | None = None,
-) -> Server[Any]:
-    """A low-level MCP server exposing the runner's tools.
+def build_server(runner: ToolRunner, *, caller_for: CallerFor | None = None) -> Server[Any]:
+    """A low-level MCP server exposing the runner's visible tools.
 
-    With ``read_only`` (or ``read_only: true`` in the spec) tools that are not read-only
-    are neither listed nor callable.
+    The tool handler checks the caller's scopes itself, from the token the SDK
+    authenticated, whatever the bearer gate in front of it decided: no path reaches the
+    upstream without that check.
     """
-    connector = runner.connector
-    read_only = read_only or connector.read_only
-    visible = [t for t in connector.tools if t.is_read_only or not read_only]
+    resolved = runner.connector
+    connector = resolved.spec
     listed = types.ListToolsResult(
-        tools=[types.Tool.model_validate(tool_definition(t)) for t in visible]
+        tools=[types.Tool.model_validate(tool_definition(t.spec)) for t in resolved.tools.values()]
     )
-    allowed = {t.name for t in visible}
-    hidden = {t.name for t in connector.tools} - allowed
 
     async def on_list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -66,12 +60,21 @@ def build_server(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         name = params.name
-        if name in hidden:
+        if name in resolved.hidden:
             return _error(f"tool '{name}' changes data and this server is read-only")
-        if name not in allowed:
-            return _error(f"unknown tool '{name}'; this server has: {', '.join(sorted(allowed))}")
-        credentials = credentials_for(ctx) if credentials_for is not None else None
-        result = await runner.call(name, params.arguments, credentials)
+        if name not in resolved.tools:
+            known = ", ".join(sorted(resolved.tools))
+            return _error(f"unknown tool '{name}'; this server has: {known}")
+        caller = caller_for(ctx) if caller_for is not None else Caller()
+        if caller.scopes is not None:
+            missing = resolved.missing_scopes(name, caller.scopes)
+            if missing:
+                logger.warning("tool call refused: missing scope", extra={"tool": name})
+                return _error(
+                    f"tool '{name}' needs scope {' '.join(missing)}, which this sign-in has "
+                    "not granted; sign in again and approve it"
+                )
+        result = await runner.call(name, params.arguments, caller.credentials)
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=result.text)],
             structured_content=result.structured,

@@ -7,15 +7,18 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from mcp.server.lowlevel import Server
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from builder.connector.checks import is_loopback_host
+from builder.server.sessions import DEFAULT_SESSION_LIMITS, BoundedSessionManager, SessionLimits
+from builder.server.unhandled import LogUnhandledErrors
 
 __all__ = ["MAX_BODY_BYTES", "build_app", "transport_security"]
 
@@ -51,14 +54,20 @@ def build_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     extra_routes: Sequence[BaseRoute] = (),
     wrap_mcp: Callable[[ASGIApp], ASGIApp] | None = None,
+    sessions: SessionLimits = DEFAULT_SESSION_LIMITS,
 ) -> Starlette:
     """The ASGI app: ``/mcp`` (both protocol generations, behind ``wrap_mcp`` when given:
-    the bearer gate), ``/healthz`` and ``extra_routes``."""
-    manager = StreamableHTTPSessionManager(
-        app=server,
+    the bearer gate), ``/healthz`` and ``extra_routes``.
+
+    ``sessions`` bounds the 2025-11-25 protocol sessions per user and in all, and closes
+    idle ones; the manager is ``app.state.sessions``. Any exception no route handled is
+    logged without its message and answered with a generic 500.
+    """
+    manager = BoundedSessionManager(
+        server,
+        limits=sessions,
         # JSON responses are the cheapest mode (no SSE framing) and all our tools answer once.
         json_response=True,
-        stateless=False,
         security_settings=security,
         max_request_body_size=max_body_bytes,
     )
@@ -74,4 +83,6 @@ def build_app(
         Route("/healthz", endpoint=_healthz, methods=["GET"]),
         *extra_routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(LogUnhandledErrors)])
+    app.state.sessions = manager
+    return app

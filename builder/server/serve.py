@@ -24,16 +24,19 @@ from starlette.types import ASGIApp
 
 from builder.auth.crypto import Cipher, load_or_create_dev_key
 from builder.auth.grants import GrantCredentials
+from builder.auth.limits import AuthLimits
 from builder.auth.local import LocalGrant, state_store_url
 from builder.auth.server import Lifetimes
 from builder.auth.setup import OAuth, open_store, redirect_uri_for
 from builder.auth.store import Store
 from builder.connector.checks import is_loopback_host
 from builder.connector.models import Connector
+from builder.connector.resolved import resolve_connector
 from builder.errors import ConfigError
-from builder.server.handlers import CredentialsFor, build_server
+from builder.server.handlers import CallerFor, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
-from builder.tools.call import ToolRunner
+from builder.server.sessions import DEFAULT_SESSION_LIMITS, SessionLimits
+from builder.tools.call import Caller, ToolRunner
 from builder.tools.transport import AiohttpUpstream, UpstreamClient
 
 __all__ = ["ServeOptions", "Served", "open_connector", "run_http", "run_stdio"]
@@ -55,6 +58,8 @@ class ServeOptions:
     store: str | None = None
     dev: bool = False
     token_ttl: int = 900
+    auth_limits: AuthLimits = field(default_factory=AuthLimits)
+    sessions: SessionLimits = DEFAULT_SESSION_LIMITS
 
     @property
     def origin(self) -> str:
@@ -81,24 +86,17 @@ class Served:
         extra_hosts = list(options.allow_hosts)
         if options.public_url:
             extra_hosts.append(urlsplit(options.public_url).netloc)
-        connector = self.runner.connector
-        read_only = options.read_only or connector.read_only
-        # Hidden tools are refused by the handler; they must not send a client to step up.
-        tool_scopes = {
-            t.name: list(t.scopes) for t in connector.tools if t.is_read_only or not read_only
-        }
 
         def gate(endpoint: ASGIApp) -> ASGIApp:
             assert oauth is not None
-            return oauth.gate(
-                endpoint, tool_scopes=tool_scopes, max_body_bytes=options.max_body_bytes
-            )
+            return oauth.gate(endpoint, max_body_bytes=options.max_body_bytes)
 
         app = build_app(
             self.server,
             security=transport_security(options.host, extra_hosts),
             max_body_bytes=options.max_body_bytes,
-            extra_routes=oauth.routes() if oauth else (),
+            extra_routes=oauth.routes(options.auth_limits) if oauth else (),
+            sessions=options.sessions,
             wrap_mcp=gate if oauth else None,
         )
         inner = app.router.lifespan_context
@@ -128,44 +126,41 @@ def open_connector(
     *,
     provider_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Served:
-    """Resolve the spec's ``${VAR}``s and build everything a server needs.
+    """Resolve the spec once (:func:`resolve_connector`) and build everything a server
+    needs from that one object.
 
     A connector with a provider, served over HTTP, gets the OAuth parts: the store
     (``--store``), the encryption key (``MCPBUILD_SECRET_KEY``, or a generated file with
     ``--dev``) and the authorization server at ``--public-url``.
     """
     env = os.environ if environ is None else environ
+    resolved = resolve_connector(connector, env, read_only=options.read_only)
     oauth: OAuth | None = None
     local: LocalGrant | None = None
-    if connector.provider is not None and options.transport == "stdio":
+    caller_for: CallerFor | None = None
+    if resolved.provider is not None and options.transport == "stdio":
         # One person on their own machine: the grant `mcpbuild login` stored.
         local = LocalGrant(
-            connector, env, state_store_url(connector, options.store), "http://127.0.0.1/"
+            resolved, env, state_store_url(connector, options.store), "http://127.0.0.1/"
         )
-    elif connector.provider is not None:
+        local_caller = Caller(GrantCredentials(local.grants, local.grant_id))
+        caller_for = lambda ctx: local_caller  # noqa: E731
+    elif resolved.provider is not None:
         store_url = state_store_url(connector, options.store)
         store = open_store(store_url)
         cipher = Cipher(_secret_key(env, options, store_url))
         oauth = OAuth.create(
-            connector,
-            env,
+            resolved,
             public_url=options.origin,
             store=store,
             cipher=cipher,
-            read_only=options.read_only,
             lifetimes=Lifetimes(access_token=options.token_ttl),
             upstream_transport=provider_transport,
         )
+        caller_for = oauth.caller_for
     upstream = client or AiohttpUpstream()
-    runner = ToolRunner(connector, env, upstream)
-    if oauth is not None:
-        for secret in oauth.secrets():
-            runner.redactor.add(secret)
-    credentials_for: CredentialsFor | None = oauth.credentials_for if oauth else None
-    if local is not None:
-        local_credentials = GrantCredentials(local.grants, local.grant_id)
-        credentials_for = lambda ctx: local_credentials  # noqa: E731
-    server = build_server(runner, read_only=options.read_only, credentials_for=credentials_for)
+    runner = ToolRunner(resolved, upstream)
+    server = build_server(runner, caller_for=caller_for)
     return Served(runner, server, upstream, oauth, local)
 
 
@@ -215,7 +210,7 @@ def exposure_warning(connector: Connector, options: ServeOptions) -> str | None:
 def run_http(served: Served, options: ServeOptions) -> None:
     """Serve over streamable HTTP until interrupted."""
     connector = served.runner.connector
-    warning = exposure_warning(connector, options)
+    warning = exposure_warning(connector.spec, options)
     if warning:
         print(warning, file=sys.stderr)
         logger.warning(warning)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -13,17 +13,16 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio
 
-from builder.connector.checks import check_api
-from builder.connector.env import resolve
-from builder.connector.models import Connector, Retry, Tool
-from builder.errors import ConfigError, ToolCallError, UpstreamError
+from builder.connector.models import Retry, Tool
+from builder.connector.resolved import ResolvedConnector
+from builder.errors import ToolCallError, UpstreamError
 from builder.tools.arguments import ArgumentChecker
 from builder.tools.redact import Redactor
 from builder.tools.request import OutgoingRequest, RequestBuilder, within
 from builder.tools.response import ResponseShaper, Shaped, error_detail
 from builder.tools.transport import TransportFailure, UpstreamClient, UpstreamResponse
 
-__all__ = ["Credentials", "PreparedTool", "ToolRunner"]
+__all__ = ["Caller", "Credentials", "PreparedTool", "ToolRunner"]
 
 logger = logging.getLogger("mcpbuild.tools")
 
@@ -46,6 +45,16 @@ class Credentials(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who makes a tool call: the upstream credentials to use, and the scopes granted
+    (``None`` when no per-tool scope check applies: a connector without a provider, or
+    the local sign-in of ``login`` and ``call``)."""
+
+    credentials: Credentials | None = None
+    scopes: Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedTool:
     """Everything about one tool that does not depend on a call's arguments."""
 
@@ -57,16 +66,15 @@ class PreparedTool:
 
 
 class ToolRunner:
-    """Runs the connector's tools against the upstream API.
+    """Runs the served connector's visible tools against the upstream API.
 
-    ``environ`` resolves the spec's ``${VAR}`` references once, at start-up; a missing
-    variable is a :class:`~builder.errors.ConfigError` then, not at the first call.
+    Everything static was resolved at start-up (:func:`~builder.connector.resolved.
+    resolve_connector`); the runner only prepares what each call reuses.
     """
 
     def __init__(
         self,
-        connector: Connector,
-        environ: Mapping[str, str],
+        connector: ResolvedConnector,
         client: UpstreamClient,
         *,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
@@ -76,35 +84,21 @@ class ToolRunner:
         self.client = client
         self._sleep = sleep
         self._jitter = jitter
-        api = connector.api
-        base_url = resolve(api.base_url, environ, field="api.base_url")
-        problems = list(check_api(api.model_copy(update={"base_url": base_url, "headers": {}})))
-        if problems:
-            raise ConfigError(f"api.base_url (after ${{VAR}} resolution): {problems[0].message}")
-        self.host = urlsplit(base_url).netloc
+        api = connector.spec.api
+        self.host = urlsplit(connector.base_url).netloc
         self.retry: Retry = api.retry
         self.timeout = api.timeout
-        secrets: list[str] = []
-        common: dict[str, str] = {}
-        for name, value in api.headers.items():
-            common[name] = resolve(value, environ, field=f"api.headers.{name}")
-            if common[name] != value:
-                secrets.append(common[name])
-        self.tools: dict[str, PreparedTool] = {}
-        for i, tool in enumerate(connector.tools):
-            headers = dict(common)
-            for name, value in tool.request.headers.items():
-                headers[name] = resolve(value, environ, field=f"tools[{i}].request.headers.{name}")
-                if headers[name] != value:
-                    secrets.append(headers[name])
-            self.tools[tool.name] = PreparedTool(
-                tool=tool,
-                checker=ArgumentChecker(tool),
-                builder=RequestBuilder(tool, base_url, headers),
-                shaper=ResponseShaper(tool.response),
-                retries=tool.is_idempotent,
+        self.tools: dict[str, PreparedTool] = {
+            name: PreparedTool(
+                tool=tool.spec,
+                checker=ArgumentChecker(tool.spec),
+                builder=RequestBuilder(tool, connector.base_url),
+                shaper=ResponseShaper(tool.spec.response),
+                retries=tool.idempotent,
             )
-        self.redactor = Redactor(secrets)
+            for name, tool in connector.tools.items()
+        }
+        self.redactor = Redactor(list(connector.secrets))
 
     async def call(
         self, name: str, arguments: Mapping[str, Any] | None, credentials: Credentials | None = None

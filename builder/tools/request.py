@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from builder.connector.models import Tool
+from builder.connector.resolved import ResolvedTool
 from builder.errors import ArgumentError
 
 __all__ = ["Origin", "OutgoingRequest", "RequestBuilder", "within"]
@@ -61,12 +61,13 @@ class OutgoingRequest:
 class RequestBuilder:
     """Builds one tool's requests; everything that does not depend on arguments is done once."""
 
-    def __init__(self, tool: Tool, base_url: str, headers: dict[str, str]) -> None:
+    def __init__(self, resolved: ResolvedTool, base_url: str) -> None:
+        tool = resolved.spec
         self.method = tool.request.method
         self.base = base_url.rstrip("/")
         self.origin = Origin.of(base_url)
-        self.static_query = [(k, _scalar(v)) for k, v in tool.request.query.items()]
-        self.static_headers = dict(headers)
+        self.static_query = [(k, _scalar(v)) for k, v in resolved.query]
+        self.static_headers = dict(resolved.headers)
         self.form = tool.request.body_format == "form"
         # The path template split into literal parts and param names, so rendering is a join.
         self._segments: list[tuple[bool, str]] = []

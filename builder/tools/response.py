@@ -7,15 +7,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import jmespath
+import jmespath.exceptions
 from jsonschema import Draft202012Validator
 
 from builder.connector.models import Response
+from builder.errors import ToolCallError
 from builder.tools.transport import UpstreamResponse
 
 __all__ = ["ResponseShaper", "Shaped", "error_detail"]
 
 _TEXTUAL = ("text/", "application/xml", "application/javascript", "application/x-www-form")
 _MESSAGE_KEYS = ("message", "error_description", "error", "detail", "title", "errors")
+# jmespath names an array item's type the Python way
+_JSON_TYPES = {
+    "str": "string",
+    "int": "number",
+    "float": "number",
+    "bool": "boolean",
+    "NoneType": "null",
+    "list": "array",
+    "dict": "object",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +46,7 @@ class ResponseShaper:
         self.max_bytes = response.max_bytes
         # Read more than we show, so a large JSON body can still be selected from.
         self.read_limit = max(8 * response.max_bytes, 2 * 1024 * 1024)
+        self._expression = response.select
         self._select = jmespath.compile(response.select) if response.select else None
         self._output = (
             Draft202012Validator(response.output_schema) if response.output_schema else None
@@ -53,7 +66,7 @@ class ResponseShaper:
                 )
             try:
                 data = json.loads(response.body)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
                 return Shaped(self._limit(_decode(response.body, response.headers)))
             return self._json(data)
         if ctype.startswith(_TEXTUAL) or not ctype:
@@ -66,7 +79,15 @@ class ResponseShaper:
 
     def _json(self, data: Any) -> Shaped:
         if self._select is not None:
-            data = self._select.search(data)
+            # Beside its own errors (a function given the wrong type), jmespath lets plain
+            # TypeError and ValueError out: `[?n > `1`]` meeting a string, `merge` of a list.
+            try:
+                data = self._select.search(data)
+            except (TypeError, ValueError) as exc:
+                raise ToolCallError(
+                    f"the tool's response.select '{self._expression}' failed on this "
+                    f"response: {_search_failure(exc)}"
+                ) from None
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         if self._output is None:
             return Shaped(self._limit(text))
@@ -113,6 +134,28 @@ def error_detail(response: UpstreamResponse, limit: int = 500) -> str:
                 break
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _search_failure(exc: Exception) -> str:
+    """What went wrong, without the value it went wrong on (it may be large)."""
+    if isinstance(exc, jmespath.exceptions.JMESPathTypeError):
+        expected = " or ".join(_type_words(t) for t in exc.expected_types)
+        got = _JSON_TYPES.get(exc.actual_type, exc.actual_type)
+        return f"{exc.function_name}() expected {expected}, got {got}"
+    text = str(exc)
+    if len(text) > 200:
+        text = text[:197] + "..."
+    if isinstance(exc, TypeError):
+        return f"a value of an unexpected type ({text})"
+    return text[:1].lower() + text[1:]
+
+
+def _type_words(name: str) -> str:
+    if name.startswith("array-"):
+        return f"array of {name.removeprefix('array-')}s"
+    if name == "expref":
+        return "expression reference (&field)"
+    return name
 
 
 def _is_json(ctype: str) -> bool:

@@ -8,14 +8,12 @@ from typing import Literal, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
-import httpx
 import yarl
 
 from builder.tools.request import OutgoingRequest
 
 __all__ = [
     "AiohttpUpstream",
-    "HttpxUpstream",
     "TransportFailure",
     "UpstreamClient",
     "UpstreamResponse",
@@ -61,48 +59,6 @@ class UpstreamClient(Protocol):
     ) -> UpstreamResponse: ...
 
     async def aclose(self) -> None: ...
-
-
-class HttpxUpstream:
-    """One shared :class:`httpx.AsyncClient`: pooled keep-alive connections, no redirects."""
-
-    def __init__(
-        self, *, max_connections: int = 100, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-            trust_env=False,
-        )
-
-    async def send(
-        self, request: OutgoingRequest, *, timeout: float, read_limit: int
-    ) -> UpstreamResponse:
-        try:
-            async with self._client.stream(
-                request.method,
-                request.url,
-                params=tuple(request.query),
-                headers=request.headers,
-                content=request.body,
-                timeout=timeout,
-            ) as response:
-                body, truncated = await _read(response.aiter_bytes(), read_limit)
-                return UpstreamResponse(
-                    response.status_code, response.reason_phrase, response.headers, body, truncated
-                )
-        except httpx.TimeoutException:
-            raise TransportFailure("timeout") from None
-        except httpx.ConnectError:
-            raise TransportFailure("connect") from None
-        except (httpx.TransportError, httpx.DecodingError):
-            raise TransportFailure("protocol") from None
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 class AiohttpUpstream:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.auth.crypto import generate_key
+from builder.auth.limits import AuthLimits
 from builder.connector import load_connector
 from builder.server.serve import Served, ServeOptions, open_connector
 from tests.notes_api import NotesState, notes_app
@@ -67,7 +68,11 @@ async def mcpbuild(
     await provider.allow_redirect_uris([base + "/oauth/callback"])
     env = {**spec_env(provider, notes[1]), "MCPBUILD_SECRET_KEY": key or generate_key()}
     options = ServeOptions(
-        port=sock.getsockname()[1], store=f"sqlite:///{store}", read_only=read_only
+        port=sock.getsockname()[1],
+        store=f"sqlite:///{store}",
+        read_only=read_only,
+        # Every test client registers from 127.0.0.1: the production burst would be spent.
+        auth_limits=AuthLimits(register_burst=1000),
     )
     served = open_connector(load_connector(str(SPEC)), options, env)
     async with running(served.http_app(options), sock=sock) as url:

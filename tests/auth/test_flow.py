@@ -170,15 +170,16 @@ async def test_missing_scope_is_a_403_step_up_without_upstream_call(stack: Stack
     assert 'scope="notes.read notes.write"' in challenge
     assert stack.notes.requests == before
     # The SDK client, holding that narrow token, steps up: it re-authorizes with the scopes
-    # the challenge names, and the call goes through.
-    user = OAuthUser()
+    # the challenge names, in the same browser (so the same user and session), and the
+    # call goes through.
+    user = OAuthUser(browser=raw.browser)
     user.storage.client_info = OAuthClientInformationFull.model_validate(registered.json())
     user.storage.tokens = OAuthToken.model_validate(tokens)
     async with user.client(stack.mcp_url) as client:
         assert not (await client.call_tool("list_notes", {})).is_error
         created = await client.call_tool("create_note", {"title": "after step-up"})
     assert not created.is_error, created.content
-    assert user.browser.consent_pages == 1
+    assert user.browser.consent_pages == 2
     assert user.storage.tokens.scope == "notes.read notes.write"
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -30,6 +32,18 @@ async def raw(stack: Stack) -> AsyncIterator[RawClient]:
         client = RawClient(stack.base, http)
         assert (await client.register()).status_code == 201
         yield client
+
+
+def refused_with(response: httpx.Response) -> str:
+    """The error of an /authorize refusal for a client never used before: a page whose
+    link back carries the error and our ``iss`` (no automatic redirect)."""
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    link = re.search(r'href="([^"]+)"', response.text)
+    assert link is not None, response.text
+    query = parse_qs(urlsplit(html.unescape(link.group(1))).query)
+    assert "iss" in query
+    return query["error"][0]
 
 
 async def tool_call(stack: Stack, http: httpx.AsyncClient, token: str) -> httpx.Response:
@@ -101,16 +115,14 @@ async def test_unregistered_redirect_uri_is_refused_without_redirect(raw: RawCli
 async def test_authorize_without_pkce_is_refused(raw: RawClient) -> None:
     url = raw.authorize_url("x", "notes.read").replace("code_challenge=x&", "")
     response = await raw.http.get(url)
-    assert response.status_code == 302
-    assert "error=invalid_request" in response.headers["location"]
+    assert refused_with(response) == "invalid_request"
 
 
 async def test_plain_pkce_is_refused(raw: RawClient) -> None:
     _, challenge = pkce()
     url = raw.authorize_url(challenge, "notes.read", code_challenge_method="plain")
     response = await raw.http.get(url)
-    assert response.status_code == 302
-    assert "error=invalid_request" in response.headers["location"]
+    assert refused_with(response) == "invalid_request"
 
 
 async def test_forged_state_on_the_callback_is_refused(stack: Stack, raw: RawClient) -> None:
@@ -155,8 +167,7 @@ async def test_unknown_resource_is_refused(raw: RawClient) -> None:
     _, challenge = pkce()
     url = raw.authorize_url(challenge, "notes.read", resource="https://other.example.com/mcp")
     response = await raw.http.get(url)
-    assert response.status_code == 302
-    assert "error=invalid_target" in response.headers["location"]
+    assert refused_with(response) == "invalid_target"
 
 
 async def test_revoke_ends_the_grant(stack: Stack, raw: RawClient) -> None:

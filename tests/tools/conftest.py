@@ -8,8 +8,9 @@ import pytest
 
 from builder.connector import load_connector
 from builder.connector.models import Connector
+from builder.connector.resolved import resolve_connector
 from builder.tools.call import ToolRunner
-from builder.tools.transport import AiohttpUpstream, HttpxUpstream, UpstreamClient
+from builder.tools.transport import AiohttpUpstream, UpstreamClient
 from tests.servers import running
 from tests.upstream import Upstream, upstream_app
 
@@ -29,16 +30,10 @@ def connector() -> Connector:
     return load_connector(str(ASSETS / "upstream.yaml"))
 
 
-CLIENTS: dict[str, Callable[[], UpstreamClient]] = {
-    "aiohttp": AiohttpUpstream,
-    "httpx": HttpxUpstream,
-}
-
-
-@pytest.fixture(params=sorted(CLIENTS))
-def make_client(request: pytest.FixtureRequest) -> Callable[[], UpstreamClient]:
-    """Every tool-call test runs on both upstream clients: they must behave the same."""
-    return CLIENTS[request.param]
+@pytest.fixture
+def make_client() -> Callable[[], UpstreamClient]:
+    """The upstream client of tool calls (the real one, against a real local upstream)."""
+    return AiohttpUpstream
 
 
 @pytest.fixture
@@ -53,8 +48,7 @@ async def rig(
             sleeps.append(seconds)
 
         runner = ToolRunner(
-            connector,
-            {"UPSTREAM_URL": url, "TEST_API_KEY": API_KEY},
+            resolve_connector(connector, {"UPSTREAM_URL": url, "TEST_API_KEY": API_KEY}),
             make_client(),
             sleep=no_sleep,
         )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from builder.connector.resolved import resolve_connector
 from builder.tools.call import ToolRunner
 from builder.tools.transport import UpstreamClient
 from tests.servers import free_port
@@ -206,11 +207,8 @@ async def test_redirect_within_base_url_is_followed(rig: Rig) -> None:
 
 
 async def test_unreachable_upstream(rig: Rig, make_client: Callable[[], UpstreamClient]) -> None:
-    runner = ToolRunner(
-        rig.runner.connector,
-        {"UPSTREAM_URL": f"http://127.0.0.1:{free_port()}", "TEST_API_KEY": API_KEY},
-        make_client(),
-    )
+    env = {"UPSTREAM_URL": f"http://127.0.0.1:{free_port()}", "TEST_API_KEY": API_KEY}
+    runner = ToolRunner(resolve_connector(rig.runner.connector.spec, env), make_client())
     result = await runner.call("text", {})
     await runner.client.aclose()
     assert result.is_error
