@@ -22,6 +22,7 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 
 CONFORMANCE := tests/conformance
 PROVIDER    := tests/provider
+CLIENTS     := tests/clients
 
 # npm packages the tests need, from the committed lockfile, with Node from PyPI (>= 22).
 $(CONFORMANCE)/node_modules/.installed: $(CONFORMANCE)/package-lock.json $(VENV)/.installed-test
@@ -30,6 +31,11 @@ $(CONFORMANCE)/node_modules/.installed: $(CONFORMANCE)/package-lock.json $(VENV)
 
 $(PROVIDER)/node_modules/.installed: $(PROVIDER)/package-lock.json $(VENV)/.installed-test
 	cd $(PROVIDER) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The third-party MCP clients tests/auth/test_real_clients.py drives (TypeScript SDK, mcp-remote).
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package-lock.json $(VENV)/.installed-test
+	cd $(CLIENTS) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Debian packages the tests need (Chromium for the consent page test); CI runs as root.
@@ -51,7 +57,8 @@ lint: $(VENV)/.installed-test
 types: $(VENV)/.installed-test
 	$(BIN)/mypy builder
 
-unit: system-deps $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed $(PROVIDER)/node_modules/.installed
+unit: system-deps $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed $(PROVIDER)/node_modules/.installed \
+      $(CLIENTS)/node_modules/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint types unit
