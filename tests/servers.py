@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -13,11 +15,42 @@ import uvicorn
 
 
 def bound_socket(port: int = 0) -> socket.socket:
-    """A socket bound on 127.0.0.1 (a free port unless given), so the URL is known first."""
+    """A socket bound on 127.0.0.1 (a free port unless given), so the URL is known first.
+
+    A free port is taken below the kernel's ephemeral range: a test that restarts a server
+    on the same port must not find it taken meanwhile as the local port of some outgoing
+    connection (bind would pass with SO_REUSEADDR, and listen fail with EADDRINUSE).
+    """
+    if port:
+        return _bind(port)
+    low = _ephemeral_low()
+    for _ in range(200):
+        candidate = random.randrange(max(1024, low - 12000), low)
+        try:
+            return _bind(candidate)
+        except OSError:
+            continue
+    raise RuntimeError("no free port below the ephemeral range after 200 tries")
+
+
+def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    try:
+        sock.bind(("127.0.0.1", port))
+        # Listening at once, so a connected socket on this port shows up here, not later.
+        sock.listen()
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 @contextlib.asynccontextmanager
@@ -83,6 +116,6 @@ async def wait_for_http(url: str, *, timeout: float = 20.0) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, below the ephemeral range (see :func:`bound_socket`)."""
+    with bound_socket() as sock:
+        return int(sock.getsockname()[1])
