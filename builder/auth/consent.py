@@ -158,7 +158,7 @@ class ConsentFlow:
         response.set_cookie(
             self._binding_cookie(pending.id),
             binding,
-            max_age=int(max(60.0, pending.expires_at - _now())),
+            max_age=int(max(60.0, pending.expires_at - time.time())),
             path="/",
             secure=self.secure,
             httponly=True,
@@ -264,7 +264,3 @@ def _back(pending: Pending, issuer: str, **params: str) -> Response:
 
 def _csrf_cookie(pending_id: str) -> str:
     return f"mcpbuild_csrf_{pending_id[:12]}"
-
-
-def _now() -> float:
-    return time.time()

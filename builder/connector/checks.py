@@ -41,6 +41,7 @@ __all__ = [
     "check_connector",
     "check_provider",
     "check_tool",
+    "check_url",
     "is_loopback_host",
     "placeholders",
 ]
@@ -156,7 +157,7 @@ def check_provider(provider: Provider) -> Iterator[Found]:
     for field in ("authorization_url", "token_url", "revocation_url"):
         value = getattr(provider, field)
         if value is not None:
-            yield from _check_url(value, ("provider", field))
+            yield from check_url(value, ("provider", field))
     secret = provider.client_secret
     if secret is not None and not _is_reference(secret):
         yield Found(
@@ -202,7 +203,7 @@ def check_provider(provider: Provider) -> Iterator[Found]:
 
 def check_api(api: API) -> Iterator[Found]:
     """The semantic problems of the ``api`` block."""
-    yield from _check_url(api.base_url, ("api", "base_url"))
+    yield from check_url(api.base_url, ("api", "base_url"))
     yield from _check_headers(api.headers, ("api", "headers"))
 
 
@@ -458,7 +459,9 @@ def _check_param(tool: Tool, name: str, param: Param, where: Path) -> Iterator[F
             break
 
 
-def _check_url(value: str, where: Path) -> Iterator[Found]:
+def check_url(value: str, where: Path) -> Iterator[Found]:
+    """The problems of a URL field: absolute, https (http only on loopback), no
+    credentials; a ``${VAR}`` in it is checked after resolution, by its reader."""
     if _is_reference(value):
         return
     yield from _check_refs(value, where)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from builder.connector.checks import _check_url, check_api
+from builder.connector.checks import check_api, check_url
 from builder.connector.models import ENV_REF, Connector, Provider, Tool
 from builder.errors import ConfigError
 
@@ -152,7 +152,7 @@ def _provider(provider: Provider, env: _Resolver, tools: list[ResolvedTool]) -> 
         raw = getattr(provider, field)
         value = env.value(raw, f"provider.{field}")
         if value != raw and "${" not in value:
-            for problem in _check_url(value, ("provider", field)):
+            for problem in check_url(value, ("provider", field)):
                 env.problems.append(
                     f"provider.{field} (after ${{VAR}} resolution): {problem.message}"
                 )

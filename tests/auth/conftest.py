@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.auth.stack import Stack, mcpbuild, notes_api
 from tests.provider_fixture import RunningProvider, running_provider
 
 
@@ -17,3 +18,13 @@ def anyio_backend() -> str:
 async def provider() -> AsyncIterator[RunningProvider]:
     async with running_provider(auto_login="alice") as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    provider: RunningProvider, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """One whole stack per test module (modules that need a fresh one per test override it)."""
+    store = tmp_path_factory.mktemp("store") / "s.db"
+    async with notes_api(provider) as notes, mcpbuild(provider, notes, store) as s:
+        yield s

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
 
+from builder.auth.crypto import generate_key
 from builder.connector import load_connector
 from builder.server.http import build_app, transport_security
 from builder.server.serve import ServeOptions, open_connector
 from tests.auth.stack import SPEC, Stack, mcpbuild, notes_api, spec_env
-from tests.oauth_client import Browser, RawClient, pkce
+from tests.jsonrpc import open_session
+from tests.oauth_client import Browser, RawClient, pkce, raw_tool_call
 from tests.provider_fixture import RunningProvider
 from tests.servers import running
 
@@ -24,15 +25,6 @@ pytestmark = pytest.mark.anyio
 
 ATTACKER_REDIRECT = "https://attacker.example/cb"
 LEGACY = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    provider: RunningProvider, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    store = tmp_path_factory.mktemp("store") / "s.db"
-    async with notes_api(provider) as notes, mcpbuild(provider, notes, store) as s:
-        yield s
 
 
 async def read_token(stack: Stack, http: httpx.AsyncClient, browser: Browser) -> dict[str, str]:
@@ -129,22 +121,7 @@ async def test_callback_with_a_wrong_binding_cookie_is_refused(stack: Stack) -> 
 
 
 async def _session(http: httpx.AsyncClient, stack: Stack, token: str) -> str:
-    response = await http.post(
-        stack.mcp_url,
-        headers={**LEGACY, "Authorization": f"Bearer {token}"},
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        },
-    )
-    assert response.status_code == 200, response.text
-    return response.headers["mcp-session-id"]
+    return await open_session(http, stack.mcp_url, {**LEGACY, "Authorization": f"Bearer {token}"})
 
 
 def _create_note(name: str = "create_note") -> dict[str, object]:
@@ -356,9 +333,6 @@ async def test_step_up_beyond_the_registered_scope_is_allowed(stack: Stack) -> N
 async def test_changed_key_ends_the_grant_and_sends_the_client_back(
     provider: RunningProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from builder.auth.crypto import generate_key
-    from tests.oauth_client import raw_tool_call
-
     store = tmp_path_factory.mktemp("rekey") / "s.db"
     async with notes_api(provider) as notes, httpx.AsyncClient(timeout=15) as http:
         async with mcpbuild(provider, notes, store, key=generate_key()) as first:

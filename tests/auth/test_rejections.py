@@ -10,20 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.auth.stack import Stack, mcpbuild, notes_api
+from tests.auth.stack import Stack
 from tests.oauth_client import RawClient, pkce, raw_tool_call
-from tests.provider_fixture import RunningProvider
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    provider: RunningProvider, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    store = tmp_path_factory.mktemp("store") / "s.db"
-    async with notes_api(provider) as notes, mcpbuild(provider, notes, store) as s:
-        yield s
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from builder.server.serve import ServeOptions
+from tests.jsonrpc import INITIALIZE, STREAMABLE_ACCEPT
 from tests.server.conftest import API_KEY, Stack
 
 pytestmark = pytest.mark.anyio
@@ -82,17 +83,8 @@ async def test_upstream_failure_is_a_tool_error(stack: Stack, mode: str) -> None
 
 
 async def test_dns_rebinding_host_and_origin_are_refused(stack: Stack) -> None:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    headers = {"Accept": "application/json, text/event-stream"}
+    body = INITIALIZE
+    headers = STREAMABLE_ACCEPT
     async with httpx.AsyncClient() as http:
         ok = await http.post(stack.url, json=body, headers=headers)
         evil_host = await http.post(

@@ -21,23 +21,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from builder.errors import ConfigError
 from builder.server.http import build_app, transport_security
 from builder.server.sessions import BoundedSessionManager, SessionLimits, principal_of
+from tests.jsonrpc import INITIALIZE, PING, STREAMABLE_ACCEPT, open_session
 from tests.server.conftest import Stack
 from tests.servers import running
 
 pytestmark = pytest.mark.anyio
 
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-PING = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+HEADERS = {**STREAMABLE_ACCEPT, "Content-Type": "application/json"}
 
 
 def client_from(address: str) -> httpx.AsyncClient:
@@ -48,9 +38,7 @@ def client_from(address: str) -> httpx.AsyncClient:
 async def initialize(
     http: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None
 ) -> str:
-    response = await http.post(url, json=INITIALIZE, headers={**HEADERS, **(headers or {})})
-    assert response.status_code == 200, response.text
-    return response.headers["mcp-session-id"]
+    return await open_session(http, url, {**HEADERS, **(headers or {})})
 
 
 async def ping(
