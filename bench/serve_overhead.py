@@ -493,6 +493,9 @@ class Server:
 def servers(options: Options, upstream_port: int, work: Path, fastmcp: Path) -> list[Server]:
     spec = work / "connector.yaml"
     spec.write_text(CONNECTOR.format(port=upstream_port))
+    # The load generator opens one protocol session per worker, all as one user from one
+    # address: raise serve's per-user session bound (8) above the highest concurrency.
+    os.environ["MCPBUILD_SESSIONS_PER_USER"] = str(max(64, *options.concurrency))
     ports = free_port(), free_port(), free_port()
     core = options.pins.server
     mcpbuild = [*options.mcpbuild, "serve", str(spec), "--port", str(ports[0]), *QUIET]

@@ -287,6 +287,25 @@ def serve(
             envvar="MCPBUILD_TOKEN_TTL", min=5, help="Seconds a client access token lives."
         ),
     ] = 900,
+    sessions_per_user: Annotated[
+        int,
+        typer.Option(
+            envvar="MCPBUILD_SESSIONS_PER_USER",
+            help="Open protocol sessions per user (per address without sign-in); one more "
+            "closes that user's least recently used idle one.",
+        ),
+    ] = 8,
+    max_sessions: Annotated[
+        int,
+        typer.Option(envvar="MCPBUILD_MAX_SESSIONS", help="Open protocol sessions in all."),
+    ] = 1000,
+    session_idle_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="MCPBUILD_SESSION_IDLE_TIMEOUT",
+            help="Seconds an idle protocol session stays open.",
+        ),
+    ] = 300.0,
     log_format: Annotated[
         LogFormat, typer.Option(envvar="MCPBUILD_LOG_FORMAT", help="Log lines as text or JSON.")
     ] = LogFormat.text,
@@ -298,6 +317,7 @@ def serve(
     from builder.errors import ConfigError
     from builder.server.logs import configure_logging
     from builder.server.serve import ServeOptions, open_connector, run_http, run_stdio
+    from builder.server.sessions import SessionLimits
 
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         typer.echo(
@@ -306,17 +326,22 @@ def serve(
         raise typer.Exit(EXIT_USAGE)
     configure_logging(log_level, log_format.value)
     connector = _load_or_exit(file)
-    options = ServeOptions(
-        host=host,
-        port=port,
-        transport=transport.value,
-        read_only=read_only,
-        allow_hosts=tuple(allow_host or ()),
-        public_url=public_url,
-        store=store,
-        dev=dev,
-        token_ttl=token_ttl,
-    )
+    try:
+        options = ServeOptions(
+            host=host,
+            port=port,
+            transport=transport.value,
+            read_only=read_only,
+            allow_hosts=tuple(allow_host or ()),
+            public_url=public_url,
+            store=store,
+            dev=dev,
+            token_ttl=token_ttl,
+            sessions=SessionLimits(sessions_per_user, max_sessions, session_idle_timeout),
+        )
+    except ConfigError as exc:
+        typer.echo(f"{exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
     try:
         served = open_connector(connector, options)
     except ConfigError as exc:

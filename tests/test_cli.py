@@ -214,3 +214,13 @@ def test_pre_commit_hook_is_declared() -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hooks[0]["id"] == "mcpbuild-validate"
     assert hooks[0]["entry"] == "mcpbuild validate"
+
+
+def test_serve_refuses_nonsense_session_limits() -> None:
+    spec = str(ROOT / "connectors" / "demo.yaml")
+    result = runner.invoke(app, ["serve", spec, "--sessions-per-user", "0"])
+    assert result.exit_code == 2
+    assert "sessions per user: expected at least 1, got 0" in result.stderr
+    result = runner.invoke(app, ["serve", spec, "--session-idle-timeout", "-1"])
+    assert result.exit_code == 2
+    assert "session idle timeout: expected a positive number" in result.stderr
