@@ -287,6 +287,14 @@ def serve(
             envvar="MCPBUILD_TOKEN_TTL", min=5, help="Seconds a client access token lives."
         ),
     ] = 900,
+    dev_ca: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MCPBUILD_DEV_CA",
+            help="With --dev on loopback: a CA file for client metadata documents served "
+            "from this machine (https).",
+        ),
+    ] = None,
     sessions_per_user: Annotated[
         int,
         typer.Option(
@@ -337,6 +345,7 @@ def serve(
             store=store,
             dev=dev,
             token_ttl=token_ttl,
+            dev_ca=dev_ca,
             sessions=SessionLimits(sessions_per_user, max_sessions, session_idle_timeout),
         )
     except ConfigError as exc:

@@ -119,6 +119,7 @@ class OAuthUser:
     scope: str | None = None
     storage: MemoryStorage = field(default_factory=MemoryStorage)
     browser: Browser = field(default_factory=Browser)
+    client_metadata_url: str | None = None  # identify by a metadata document, not DCR
 
     def provider(self, server_url: str) -> OAuthClientProvider:
         async def redirect_handler(url: str) -> None:
@@ -146,6 +147,7 @@ class OAuthUser:
             self.storage,
             redirect_handler=redirect_handler,
             callback_handler=callback_handler,
+            client_metadata_url=self.client_metadata_url,
         )
 
     @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ import ipaddress
 import json
 import logging
 import socket
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -71,6 +72,10 @@ class ClientMetadataFetcher:
     the HTTP exchange. The cache keeps answers (refusals too) for ``CACHE_SECONDS``, and at
     most ``cache_size`` of them, dropping the least recently used: client ids are chosen
     by whoever calls /authorize.
+
+    ``allow_loopback`` also accepts documents served from this machine (``serve --dev``
+    on loopback only: a client being developed locally, and the tests); ``verify`` is the
+    TLS verification (``--dev-ca`` gives a local CA).
     """
 
     def __init__(
@@ -81,8 +86,12 @@ class ClientMetadataFetcher:
         cache_size: int = CACHE_SIZE,
         resolver: Resolver = _resolve,
         transport: httpx.AsyncBaseTransport | None = None,
+        allow_loopback: bool = False,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.timeout = timeout
+        self.allow_loopback = allow_loopback
+        self.verify = verify
         self.deadline = deadline
         self.cache_size = cache_size
         self.resolver = resolver
@@ -118,7 +127,7 @@ class ClientMetadataFetcher:
         except OSError:
             logger.warning("client metadata host does not resolve", extra={"host": host})
             return None
-        if not addresses or not all(is_public_address(a) for a in addresses):
+        if not addresses or not all(self._acceptable(a) for a in addresses):
             logger.warning("client metadata host is not public", extra={"host": host})
             return None
         # Connect to the address just checked, not to a second lookup's answer (DNS
@@ -135,6 +144,7 @@ class ClientMetadataFetcher:
                     timeout=self.timeout,
                     follow_redirects=False,
                     trust_env=False,
+                    verify=self.verify,
                     transport=self.transport,
                 ) as http,
                 http.stream(
@@ -155,6 +165,16 @@ class ClientMetadataFetcher:
         except httpx.HTTPError:
             return None
         return _parse(url, body)
+
+    def _acceptable(self, address: str) -> bool:
+        if is_public_address(address):
+            return True
+        if not self.allow_loopback:
+            return False
+        try:
+            return ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            return False
 
 
 def _parse(url: str, body: bytes) -> OAuthClientInformationFull | None:

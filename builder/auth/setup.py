@@ -25,6 +25,7 @@ from builder.auth.crypto import Cipher
 from builder.auth.gate import BearerGate
 from builder.auth.grants import GrantCredentials, GrantManager
 from builder.auth.limits import AuthLimits, BodyLimit, RateLimited, Unavailable, wrap_route
+from builder.auth.revoke import PublicClientRevocation
 from builder.auth.server import AuthorizationServer, Lifetimes
 from builder.auth.sqlite import SQLiteStore
 from builder.auth.store import ClientLimitReached, Store
@@ -182,7 +183,10 @@ class OAuth:
         def registration(app: ASGIApp) -> ASGIApp:
             return RateLimited(Unavailable(capped(app), (ClientLimitReached,)), register_rate)
 
-        limited = {REGISTER_PATH: registration, TOKEN_PATH: capped, REVOKE_PATH: capped}
+        def revocation(app: ASGIApp) -> ASGIApp:
+            return capped(PublicClientRevocation(app))
+
+        limited = {REGISTER_PATH: registration, TOKEN_PATH: capped, REVOKE_PATH: revocation}
         sdk = [
             wrap_route(r, limited[path]) if (path := getattr(r, "path", "")) in limited else r
             for r in sdk

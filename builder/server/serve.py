@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -22,6 +23,7 @@ from mcp.server.stdio import stdio_server
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from builder.auth.cimd import ClientMetadataFetcher
 from builder.auth.crypto import Cipher, load_or_create_dev_key
 from builder.auth.grants import GrantCredentials
 from builder.auth.limits import AuthLimits
@@ -59,6 +61,8 @@ class ServeOptions:
     dev: bool = False
     token_ttl: int = 900
     auth_limits: AuthLimits = field(default_factory=AuthLimits)
+    dev_ca: str | None = None
+    """With ``dev`` on loopback: a CA file to verify local metadata documents' TLS with."""
     sessions: SessionLimits = DEFAULT_SESSION_LIMITS
 
     @property
@@ -156,12 +160,34 @@ def open_connector(
             cipher=cipher,
             lifetimes=Lifetimes(access_token=options.token_ttl),
             upstream_transport=provider_transport,
+            metadata_fetcher=_metadata_fetcher(options),
         )
         caller_for = oauth.caller_for
     upstream = client or AiohttpUpstream()
     runner = ToolRunner(resolved, upstream)
     server = build_server(runner, caller_for=caller_for)
     return Served(runner, server, upstream, oauth, local)
+
+
+def _metadata_fetcher(options: ServeOptions) -> ClientMetadataFetcher:
+    """Client ID metadata documents come from public https hosts only, except with
+    ``--dev`` on a loopback address, where documents served from this machine are
+    accepted too (for a client developed locally), verified with ``--dev-ca`` if given."""
+    local = options.dev and is_loopback_host(options.host)
+    if options.dev_ca is not None and not local:
+        raise ConfigError("--dev-ca: only with --dev on a loopback --host")
+    if not local:
+        return ClientMetadataFetcher()
+    verify: ssl.SSLContext | bool = True
+    if options.dev_ca is not None:
+        try:
+            verify = ssl.create_default_context(cafile=options.dev_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"--dev-ca: expected a PEM CA file, could not load {options.dev_ca} "
+                f"({type(exc).__name__})"
+            ) from None
+    return ClientMetadataFetcher(allow_loopback=True, verify=verify)
 
 
 def _secret_key(env: Mapping[str, str], options: ServeOptions, store_url: str) -> str:

@@ -61,6 +61,7 @@ async def mcpbuild(
     read_only: bool = False,
     port: int = 0,
     key: str | None = None,
+    dev_ca: str | None = None,
 ) -> AsyncIterator[Stack]:
     """``mcpbuild serve`` of tests/assets/notes.yaml, in this event loop."""
     sock = bound_socket(port)
@@ -71,6 +72,8 @@ async def mcpbuild(
         port=sock.getsockname()[1],
         store=f"sqlite:///{store}",
         read_only=read_only,
+        dev=dev_ca is not None,
+        dev_ca=dev_ca,
         # Every test client registers from 127.0.0.1: the production burst would be spent.
         auth_limits=AuthLimits(register_burst=1000),
     )

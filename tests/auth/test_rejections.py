@@ -169,3 +169,23 @@ async def test_revoke_ends_the_grant(stack: Stack, raw: RawClient) -> None:
     )
     assert revoked.status_code == 200
     assert (await tool_call(stack, raw.http, tokens["access_token"])).status_code == 401
+
+
+async def test_a_public_client_revokes_with_its_client_id_alone(
+    stack: Stack, raw: RawClient
+) -> None:
+    """RFC 7009 2.1: no client_secret field at all (the SDK alone would answer 400)."""
+    code, verifier = await raw.code()
+    tokens = (await raw.exchange(code, verifier)).json()
+    other = RawClient(stack.base, raw.http)
+    assert (await other.register()).status_code == 201
+    # Another client cannot revoke it: the token stays usable.
+    await raw.http.post(
+        stack.base + "/revoke", data={"token": tokens["access_token"], "client_id": other.client_id}
+    )
+    assert (await tool_call(stack, raw.http, tokens["access_token"])).status_code == 200
+    revoked = await raw.http.post(
+        stack.base + "/revoke", data={"token": tokens["access_token"], "client_id": raw.client_id}
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert (await tool_call(stack, raw.http, tokens["access_token"])).status_code == 401
