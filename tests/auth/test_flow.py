@@ -119,8 +119,6 @@ async def test_twenty_concurrent_calls_after_expiry_cause_one_refresh(stack: Sta
     assert statuses == [(200, False)] * 20
     stats = await stack.provider.stats()
     assert stats["token_requests"]["refresh_token"] == 1
-    assert stack.served.oauth is not None
-    assert stack.served.oauth.grants.refreshes == 1
 
 
 async def test_restart_loses_no_grant(provider: RunningProvider, tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ class Rig:
     upstream: Upstream
     url: str
     runner: ToolRunner
+    sleeps: list[float]
+    """The back-off waits the runner asked for (its sleep is replaced, so none happen)."""
 
 
 @pytest.fixture
@@ -52,8 +54,7 @@ async def rig(
             make_client(),
             sleep=no_sleep,
         )
-        runner.sleeps = sleeps  # type: ignore[attr-defined]
         try:
-            yield Rig(state, url, runner)
+            yield Rig(state, url, runner, sleeps)
         finally:
             await runner.client.aclose()

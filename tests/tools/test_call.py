@@ -142,7 +142,7 @@ async def test_5xx_on_get_is_retried_then_succeeds(rig: Rig) -> None:
     result = await rig.runner.call("flaky", {"key": "k1", "fails": 2})
     assert not result.is_error, result.text
     assert json.loads(result.text) == {"ok": True, "calls": 3}
-    sleeps = rig.runner.sleeps  # type: ignore[attr-defined]
+    sleeps = rig.sleeps
     assert len(sleeps) == 2
     assert 0.125 <= sleeps[0] <= 0.25
     assert 0.25 <= sleeps[1] <= 0.5
@@ -158,14 +158,14 @@ async def test_retries_are_bounded_by_attempts(rig: Rig) -> None:
 async def test_429_honours_retry_after(rig: Rig) -> None:
     result = await rig.runner.call("flaky", {"key": "k3", "status": 429, "retry_after": "1"})
     assert not result.is_error, result.text
-    assert rig.runner.sleeps == [1.0]  # type: ignore[attr-defined]
+    assert rig.sleeps == [1.0]
 
 
 async def test_retry_after_beyond_max_wait_is_not_waited_for(rig: Rig) -> None:
     result = await rig.runner.call("flaky", {"key": "k4", "status": 429, "retry_after": "3600"})
     assert result.is_error
     assert "(rate limited; retry after 3600 s)" in result.text
-    assert rig.runner.sleeps == []  # type: ignore[attr-defined]
+    assert rig.sleeps == []
 
 
 async def test_post_is_not_retried(rig: Rig) -> None:
