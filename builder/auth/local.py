@@ -7,13 +7,13 @@ needed; the grant is stored encrypted like any other, under a fixed id per conne
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Literal
 
 import anyio
 import uvicorn
@@ -30,11 +30,13 @@ from builder.auth.upstream import ProviderError, UpstreamOAuth
 from builder.connector.models import Connector
 from builder.connector.resolved import ResolvedConnector, resolve_connector
 from builder.errors import ConfigError
+from builder.pages import render_page
 
 __all__ = ["LocalGrant", "local_grant_id", "login", "state_store_url"]
 
 logger = logging.getLogger("mcpbuild.login")
 Opener = Callable[[str], Awaitable[None] | None]
+Outcome = Literal["signed_in", "refused", "mismatch"]
 
 
 def local_grant_id(connector: Connector) -> str:
@@ -121,12 +123,12 @@ async def login(
     async def callback(request: Request) -> HTMLResponse:
         params = request.query_params
         if params.get("state") != state or done.is_set():
-            return _page("This sign-in answer does not match the request in progress.", 400)
+            return _result_page("mismatch", status=400)
         outcome.update(params)
         done.set()
         if "error" in params:
-            return _page(f"Sign-in failed: {params['error']}. You can close this tab.", 400)
-        return _page("Signed in. You can close this tab and return to the terminal.", 200)
+            return _result_page("refused", status=400, error=params["error"])
+        return _result_page("signed_in")
 
     app = Starlette(routes=[Route("/oauth/callback", callback)])
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
@@ -163,11 +165,10 @@ async def login(
         await local.close()
 
 
-def _page(text: str, status: int) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><meta charset=utf-8><title>mcpbuild</title><p>{html.escape(text)}</p>",
-        status_code=status,
-        headers={"Cache-Control": "no-store"},
+def _result_page(outcome: Outcome, *, status: int = 200, error: str = "") -> HTMLResponse:
+    """The page the loopback callback shows in the browser (``error``: the provider's code)."""
+    return render_page(
+        "login_result.html", status=status, title="mcpbuild login", outcome=outcome, error=error
     )
 
 

@@ -9,13 +9,17 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import anyio
 import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
+from builder.auth.local import login
+from builder.connector.load import load_connector
+from builder.errors import ConfigError
+from builder.pages import PAGE_HEADERS
 from tests.auth.stack import SPEC, notes_api, spec_env
 from tests.notes_api import NotesState
 from tests.provider_fixture import RunningProvider, running_provider
@@ -76,6 +80,7 @@ async def sign_in(provider: RunningProvider, env: dict[str, str]) -> str:
             response = await http.get(url)
             if url.startswith(f"http://127.0.0.1:{port}/oauth/callback"):
                 assert response.status_code == 200, response.text
+                assert "Signed in. You can close this tab" in response.text
                 break
             url = urljoin(url, response.headers["location"])
     with anyio.fail_after(20):
@@ -160,3 +165,50 @@ async def test_bad_call_arguments_exit_2_or_1(
     )
     assert malformed.returncode == 2
     assert "expected NAME=VALUE" in malformed.stderr
+
+
+async def test_the_callback_page_escapes_the_providers_error(tmp_path: Path) -> None:
+    """The loopback callback's pages, in process: no provider is needed to be refused."""
+    env = {
+        "PROVIDER_AUTHORIZE_URL": "http://127.0.0.1:9/authorize",
+        "PROVIDER_TOKEN_URL": "http://127.0.0.1:9/token",
+        "NOTES_CLIENT_ID": "client",
+        "NOTES_CLIENT_SECRET": "secret",
+        "NOTES_URL": "http://127.0.0.1:9",
+    }
+    pages: list[httpx.Response] = []
+
+    async def browser(url: str) -> None:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        callback = query["redirect_uri"]
+        async with httpx.AsyncClient() as http:
+            with anyio.fail_after(10):
+                while True:  # until the listener accepts connections
+                    try:
+                        pages.append(await http.get(callback, params={"state": "forged"}))
+                        break
+                    except httpx.ConnectError:
+                        await anyio.sleep(0.01)
+            refused = {"state": query["state"], "error": "<script>alert(1)</script>"}
+            pages.append(await http.get(callback, params=refused))
+
+    with pytest.raises(ConfigError, match="the provider refused the sign-in: <script>"):
+        await login(
+            load_connector(str(SPEC)),
+            env,
+            store_url=f"sqlite:///{tmp_path / 'state' / 'local.db'}",
+            open_browser=browser,
+            timeout=20,
+        )
+    forged, refused = pages
+    assert forged.status_code == 400
+    assert "This sign-in answer does not match the request in progress." in forged.text
+    assert refused.status_code == 400
+    assert "<script" not in refused.text
+    assert (
+        "<p>Sign-in failed: <code>&lt;script&gt;alert(1)&lt;/script&gt;</code>. "
+        "You can close this tab.</p>"
+    ) in refused.text
+    for page in pages:
+        for name, value in PAGE_HEADERS.items():
+            assert page.headers[name] == value

@@ -340,3 +340,21 @@ async def test_access_token_expires() -> None:
                 await anyio.sleep(0.1)
         expired = await notes.api("GET", "/notes", tokens["access_token"])
         assert 'error="invalid_token"' in expired.headers["www-authenticate"]
+
+
+async def test_a_rejected_name_comes_back_escaped(notes: Notes) -> None:
+    _, challenge = pkce()
+    page = await notes.http.get(notes.authorize_url(challenge))
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.headers["x-frame-options"] == "DENY"
+    ticket = re.search(r'name="ticket" value="([^"]+)"', page.text)
+    assert ticket is not None
+    name = '"><script>alert(1)</script>'
+    form = {"ticket": ticket.group(1), "username": name}
+    bad = await notes.http.post(notes.base + "/oauth/authorize", data=form)
+    assert bad.status_code == 400
+    assert "Pick a name" in bad.text
+    assert "<script" not in bad.text
+    assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in bad.text
+    assert bad.headers["cache-control"] == "no-store"
+    assert "data-demo-sign-in" in bad.text  # the same form, to try another name
