@@ -33,13 +33,14 @@ from starlette.authentication import AuthCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from builder.connector.resolved import ResolvedConnector
+from builder.errors import MCPBuildError
 
 __all__ = ["BearerGate", "called_tools"]
 
 _VERSION_HEADER = MCP_PROTOCOL_VERSION_HEADER.encode("ascii")
 
 
-class Refused(Exception):
+class Refused(MCPBuildError):
     """The request is malformed in a way that decides nothing safely: answer 400."""
 
 

@@ -14,8 +14,9 @@ import anyio
 from builder.auth.crypto import Cipher
 from builder.auth.store import Grant, Store
 from builder.auth.upstream import ProviderError, UpstreamOAuth, UpstreamTokens
-from builder.errors import ConfigError, ToolCallError
+from builder.errors import ConfigError, GrantEnded, ToolCallError
 
+# GrantEnded is defined in builder.errors, with the rest of the tree; re-exported here.
 __all__ = ["GrantCredentials", "GrantEnded", "GrantManager"]
 
 logger = logging.getLogger("mcpbuild.grants")
@@ -30,10 +31,6 @@ def _due(grant: Grant, now: float) -> bool:
         return False
     lifetime = grant.expires_at - grant.issued_at if grant.issued_at else _EARLY * 10
     return grant.expires_at - min(_EARLY, lifetime / 10) <= now
-
-
-class GrantEnded(ToolCallError):
-    """The provider ended the user's grant (revoked, expired): the client must re-authorize."""
 
 
 @dataclass
@@ -64,7 +61,6 @@ class GrantManager:
         # Decrypted access tokens by grant, keyed on the grant's version: AES-GCM per call
         # is measurable on the hot path, and a refresh bumps the version.
         self._plain: dict[str, tuple[int, str]] = {}
-        self.refreshes = 0
 
     async def create(
         self,
@@ -121,9 +117,7 @@ class GrantManager:
                 await self.end(
                     grant_id, "the upstream token expired and the provider gave no refresh token"
                 )
-                raise GrantEnded(
-                    "the sign-in with the provider has expired; reconnect to sign in again"
-                )
+                raise GrantEnded("the sign-in with the provider has expired")
             refresh_token = await self._decrypt(grant.refresh_token, context=grant_id)
             try:
                 tokens = await self.upstream.refresh(refresh_token)
@@ -131,13 +125,11 @@ class GrantManager:
                 if exc.grant_ended:
                     await self.end(grant_id, f"provider answered {exc.error}")
                     raise GrantEnded(
-                        "the provider ended this sign-in (the access was revoked or expired); "
-                        "reconnect to sign in again"
+                        "the provider ended this sign-in (the access was revoked or expired)"
                     ) from None
                 raise ToolCallError(
                     f"could not refresh the sign-in with the provider ({exc.error}); try again"
                 ) from None
-            self.refreshes += 1
             # Saved at once: a rotated refresh token is the only one that works from now on.
             saved = await self.store.replace_grant_tokens(
                 grant_id,
@@ -187,8 +179,7 @@ class GrantManager:
             )
             await self.store.end_grant(context)
             raise GrantEnded(
-                "this sign-in can no longer be used (the server's key changed); reconnect to "
-                "sign in again"
+                "this sign-in can no longer be used (the server's key changed)"
             ) from None
 
     async def end(self, grant_id: str, why: str) -> None:
@@ -198,7 +189,7 @@ class GrantManager:
     async def _active(self, grant_id: str) -> Grant:
         grant = await self.store.get_grant(grant_id)
         if grant is None or not grant.active:
-            raise GrantEnded("this sign-in has ended; reconnect to sign in again")
+            raise GrantEnded("this sign-in has ended")
         return grant
 
 

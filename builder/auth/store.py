@@ -10,14 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from builder.errors import MCPBuildError
+from builder.errors import ClientLimitReached
 
+# ClientLimitReached is defined in builder.errors, with the rest of the tree; re-exported here.
 __all__ = ["ClientLimitReached", "CodeRecord", "Grant", "Pending", "Store", "TokenRecord"]
-
-
-class ClientLimitReached(MCPBuildError):
-    """The store holds as many registered clients as it may, and every one has been used:
-    a new registration is refused rather than one that someone relies on dropped."""
 
 
 @dataclass

@@ -13,22 +13,10 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from builder.connector.resolved import ResolvedProvider
+from builder.errors import ProviderError
 
+# ProviderError is defined in builder.errors, with the rest of the tree; re-exported here.
 __all__ = ["ProviderError", "UpstreamOAuth", "UpstreamTokens"]
-
-
-class ProviderError(Exception):
-    """The provider refused or failed; ``error`` is its OAuth error code when it gave one."""
-
-    def __init__(self, error: str, description: str = "") -> None:
-        super().__init__(f"{error}: {description}" if description else error)
-        self.error = error
-        self.description = description
-
-    @property
-    def grant_ended(self) -> bool:
-        """The user's grant is gone (revoked, expired): only a new sign-in helps."""
-        return self.error in ("invalid_grant", "unauthorized_client")
 
 
 @dataclass(frozen=True)
@@ -112,20 +100,26 @@ class UpstreamOAuth:
                 else:
                     token = await client.fetch_token(self.token_url, grant_type=grant, **kwargs)
             except OAuthError as exc:
-                raise ProviderError(exc.error or "server_error", exc.description or "") from None
+                raise ProviderError(
+                    exc.error or "server_error", description=exc.description or ""
+                ) from None
             except httpx.TimeoutException:
-                raise ProviderError("temporarily_unavailable", "the provider timed out") from None
+                raise ProviderError(
+                    "temporarily_unavailable", description="the provider timed out"
+                ) from None
             except httpx.HTTPError:
                 raise ProviderError(
-                    "temporarily_unavailable", "the provider is unreachable"
+                    "temporarily_unavailable", description="the provider is unreachable"
                 ) from None
             except ValueError:
                 raise ProviderError(
-                    "server_error", "the provider's answer was not a token"
+                    "server_error", description="the provider's answer was not a token"
                 ) from None
         access = token.get("access_token")
         if not access:
-            raise ProviderError("server_error", "the provider's answer has no access_token")
+            raise ProviderError(
+                "server_error", description="the provider's answer has no access_token"
+            )
         expires_at = token.get("expires_at")
         if expires_at is None and token.get("expires_in"):
             expires_at = time.time() + float(token["expires_in"])

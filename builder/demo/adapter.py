@@ -18,6 +18,8 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.requests import Request
 from starlette.responses import Response
 
+from builder.errors import MCPBuildError
+
 __all__ = ["StarletteOAuth2Request", "oauth2_request", "to_response"]
 
 MAX_FORM_BYTES = 64 * 1024
@@ -67,7 +69,7 @@ class StarletteOAuth2Request(OAuth2Request):  # type: ignore[misc]  # Authlib is
         return self._form
 
 
-class FormTooLarge(Exception):
+class FormTooLarge(MCPBuildError):
     """The request body is over :data:`MAX_FORM_BYTES`."""
 
 

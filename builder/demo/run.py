@@ -33,19 +33,16 @@ from builder.connector.checks import is_loopback_host
 from builder.connector.load import load_connector
 from builder.connector.models import Connector
 from builder.demo.service import DemoConfig, NotesService
-from builder.errors import ConfigError, SpecError
+from builder.errors import ConfigError, DemoError, SpecError
 from builder.server.serve import Served, ServeOptions, open_connector
 
+# DemoError is defined in builder.errors, with the rest of the tree; re-exported here.
 __all__ = ["DemoError", "DemoOptions", "demo_spec_path", "run_demo"]
 
 logger = logging.getLogger("mcpbuild.demo")
 
 NOTES_HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
-
-
-class DemoError(Exception):
-    """A problem to tell the user about (the command exits 1)."""
 
 
 @dataclass(frozen=True)

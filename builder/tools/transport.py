@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 from urllib.parse import urlencode
 
 import aiohttp
 import yarl
 
+from builder.errors import TransportFailure
 from builder.tools.request import OutgoingRequest
 
+# TransportFailure is defined in builder.errors, with the rest of the tree; re-exported here.
 __all__ = [
     "AiohttpUpstream",
     "TransportFailure",
@@ -29,14 +31,6 @@ class UpstreamResponse:
     headers: Mapping[str, str]
     body: bytes
     truncated: bool
-
-
-class TransportFailure(Exception):
-    """No HTTP response: the upstream timed out, refused, or broke the connection."""
-
-    def __init__(self, kind: Literal["timeout", "connect", "protocol"]) -> None:
-        super().__init__(kind)
-        self.kind = kind
 
 
 async def _read(chunks: AsyncIterator[bytes], limit: int) -> tuple[bytes, bool]:
