@@ -126,9 +126,9 @@ def seed_grant(store: Path, key: str, mcp_url: str) -> str:
     """A signed-in user in a fresh store: a grant with an upstream token that never expires
     and one client access token for it; the token, for the load generator's workers."""
 
-    from builder.auth.crypto import Cipher, new_token, token_hash
-    from builder.auth.sqlite import SQLiteStore
-    from builder.auth.store import Grant, TokenRecord
+    from builder.state.crypto import Cipher, new_token, token_hash
+    from builder.state.sqlite import SQLiteStore
+    from builder.state.store import Grant, TokenRecord
 
     async def seed() -> str:
         db = SQLiteStore(store)

@@ -386,9 +386,9 @@ def login(
     `serve --transport stdio` and `call`."""
     import anyio
 
-    from builder.auth.local import default_opener, state_store_url
-    from builder.auth.local import login as run_login
     from builder.errors import ConfigError
+    from builder.provider.login import default_opener, state_store_url
+    from builder.provider.login import login as run_login
 
     connector = _load_or_exit(file)
     try:
@@ -454,8 +454,8 @@ def call(
 async def _call_once(
     connector: Any, tool: str, arguments: dict[str, Any], store: str | None
 ) -> tuple[str, bool]:
-    from builder.auth.local import LocalGrant, state_store_url
     from builder.connector.resolved import resolve_connector
+    from builder.provider.login import LocalGrant, state_store_url
     from builder.tools.call import ToolRunner
     from builder.tools.transport import AiohttpUpstream
 
@@ -484,7 +484,7 @@ async def _call_once(
 @app.command()
 def keygen() -> None:
     """Print a new MCPBUILD_SECRET_KEY (32 random bytes, URL-safe base64)."""
-    from builder.auth.crypto import generate_key
+    from builder.state.crypto import generate_key
 
     typer.echo(generate_key())
 

@@ -19,8 +19,8 @@
     └── Refused              (builder.auth.gate) a /mcp request the gate cannot judge: 400
 
 Every class drawn here is defined in this module unless the tree names its module, and is
-also importable from where it was defined before (``builder.auth.upstream.ProviderError``,
-``builder.auth.store.ClientLimitReached``, ...). This module imports nothing else from
+also importable from where it was defined before (``builder.provider.client.ProviderError``,
+``builder.state.store.ClientLimitReached``, ...). This module imports nothing else from
 ``builder`` at run time, so any module can raise these. ``tests/test_errors.py`` checks
 that the tree draws every subclass of ``MCPBuildError`` under its real parent, and that
 no other exception class in ``builder`` stands outside the tree (bar a short allow-list).

@@ -114,11 +114,11 @@ def test_errors_imports_nothing_else_from_builder() -> None:
 @pytest.mark.parametrize(
     ("module", "name"),
     [
-        ("builder.auth.upstream", "ProviderError"),
+        ("builder.provider.client", "ProviderError"),
         ("builder.tools.transport", "TransportFailure"),
-        ("builder.auth.store", "ClientLimitReached"),
+        ("builder.state.store", "ClientLimitReached"),
         ("builder.demo.run", "DemoError"),
-        ("builder.auth.grants", "GrantEnded"),
+        ("builder.provider.grants", "GrantEnded"),
     ],
 )
 def test_moved_errors_are_still_importable_where_they_were(module: str, name: str) -> None:

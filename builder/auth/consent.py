@@ -28,14 +28,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from builder.auth.crypto import new_token, token_hash
-from builder.auth.grants import GrantManager
 from builder.auth.server import AuthorizationServer
-from builder.auth.store import Pending
-from builder.auth.upstream import ProviderError, UpstreamOAuth
 from builder.connector.resolved import ResolvedConnector
 from builder.pages import message_page, render_page
+from builder.provider.client import ProviderError, UpstreamOAuth
+from builder.provider.grants import GrantManager
 from builder.routes import CALLBACK_PATH, CONSENT_PATH
+from builder.state.crypto import new_token, token_hash
+from builder.state.store import Pending
 
 __all__ = ["ConsentFlow"]
 

@@ -27,9 +27,9 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl
 
 from builder.auth.cimd import ClientMetadataFetcher, is_metadata_client_id
-from builder.auth.crypto import new_token, token_hash
 from builder.auth.redirects import check_redirect_uri
-from builder.auth.store import CodeRecord, Pending, Store, TokenRecord
+from builder.state.crypto import new_token, token_hash
+from builder.state.store import CodeRecord, Pending, Store, TokenRecord
 
 __all__ = ["AuthorizationServer", "Lifetimes"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,17 +20,13 @@ from starlette.types import ASGIApp
 from builder.auth.authorize import AuthorizeEndpoint
 from builder.auth.cimd import ClientMetadataFetcher
 from builder.auth.consent import ConsentFlow
-from builder.auth.crypto import Cipher
 from builder.auth.gate import BearerGate
-from builder.auth.grants import GrantCredentials, GrantManager
 from builder.auth.limits import AuthLimits, BodyLimit, RateLimited, Unavailable, wrap_route
 from builder.auth.revoke import PublicClientRevocation
 from builder.auth.server import AuthorizationServer, Lifetimes
-from builder.auth.sqlite import SQLiteStore
-from builder.auth.store import ClientLimitReached, Store
-from builder.auth.upstream import UpstreamOAuth
 from builder.connector.resolved import ResolvedConnector
-from builder.errors import ConfigError
+from builder.provider.client import UpstreamOAuth
+from builder.provider.grants import GrantCredentials, GrantManager
 from builder.routes import (
     AUTHORIZATION_SERVER_METADATA_PATH,
     AUTHORIZE_PATH,
@@ -39,9 +34,11 @@ from builder.routes import (
     REVOKE_PATH,
     TOKEN_PATH,
 )
+from builder.state.crypto import Cipher
+from builder.state.store import ClientLimitReached, Store
 from builder.tools.call import Caller
 
-__all__ = ["OAuth", "open_store", "redirect_uri_for"]
+__all__ = ["OAuth", "redirect_uri_for"]
 
 logger = logging.getLogger("mcpbuild.auth")
 
@@ -49,14 +46,6 @@ logger = logging.getLogger("mcpbuild.auth")
 def redirect_uri_for(public_url: str) -> str:
     """The one redirect URI to register with the provider, derived here and nowhere else."""
     return public_url.rstrip("/") + "/oauth/callback"
-
-
-def open_store(url: str) -> Store:
-    """The store named by ``--store``: ``sqlite:///PATH``."""
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        return SQLiteStore(path if path == ":memory:" else Path(path))
-    raise ConfigError(f"--store: expected sqlite:///PATH, got {url.split(':', 1)[0]}:...")
 
 
 @dataclass

@@ -24,20 +24,21 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from builder.auth.cimd import ClientMetadataFetcher
-from builder.auth.crypto import Cipher, load_or_create_dev_key
-from builder.auth.grants import GrantCredentials
 from builder.auth.limits import AuthLimits
-from builder.auth.local import LocalGrant, state_store_url
 from builder.auth.server import Lifetimes
-from builder.auth.setup import OAuth, open_store, redirect_uri_for
-from builder.auth.store import Store
+from builder.auth.setup import OAuth, redirect_uri_for
 from builder.connector.checks import is_loopback_host
 from builder.connector.models import Connector
 from builder.connector.resolved import resolve_connector
 from builder.errors import ConfigError
+from builder.provider.grants import GrantCredentials
+from builder.provider.login import LocalGrant, state_store_url
 from builder.server.handlers import CallerFor, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
 from builder.server.sessions import DEFAULT_SESSION_LIMITS, SessionLimits
+from builder.state import open_store
+from builder.state.crypto import Cipher, load_or_create_dev_key
+from builder.state.store import Store
 from builder.tools.call import Caller, ToolRunner
 from builder.tools.transport import AiohttpUpstream, UpstreamClient
 

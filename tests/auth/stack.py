@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.auth.crypto import generate_key
 from builder.auth.limits import AuthLimits
 from builder.connector import load_connector
 from builder.server.serve import Served, ServeOptions, open_connector
+from builder.state.crypto import generate_key
 from tests.notes_api import NotesState, notes_app
 from tests.provider_fixture import RunningProvider
 from tests.servers import bound_socket, running

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 
-from builder.auth.crypto import generate_key
 from builder.connector import load_connector
 from builder.server.http import build_app, transport_security
 from builder.server.serve import ServeOptions, open_connector
+from builder.state.crypto import generate_key
 from tests.auth.stack import SPEC, Stack, mcpbuild, notes_api, spec_env
 from tests.jsonrpc import open_session
 from tests.oauth_client import Browser, RawClient, pkce, raw_tool_call

@@ -20,16 +20,16 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from builder.auth.crypto import Cipher, generate_key
-from builder.auth.grants import GrantManager
 from builder.auth.limits import RateLimit, client_key
 from builder.auth.setup import OAuth
-from builder.auth.sqlite import UNUSED_CLIENT_SECONDS, SQLiteStore
-from builder.auth.store import ClientLimitReached
-from builder.auth.upstream import UpstreamTokens
 from builder.connector import load_connector
 from builder.connector.resolved import resolve_connector
+from builder.provider.client import UpstreamTokens
+from builder.provider.grants import GrantManager
 from builder.server.serve import ServeOptions, open_connector
+from builder.state.crypto import Cipher, generate_key
+from builder.state.sqlite import UNUSED_CLIENT_SECONDS, SQLiteStore
+from builder.state.store import ClientLimitReached
 from tests.servers import bound_socket, running
 
 pytestmark = pytest.mark.anyio

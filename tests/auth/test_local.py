@@ -16,10 +16,10 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-from builder.auth.local import login
 from builder.connector.load import load_connector
 from builder.errors import ConfigError
 from builder.pages import PAGE_HEADERS
+from builder.provider.login import login
 from tests.auth.stack import SPEC, notes_api, spec_env
 from tests.notes_api import NotesState
 from tests.provider_fixture import RunningProvider, running_provider

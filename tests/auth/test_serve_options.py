@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from builder.auth.crypto import Cipher
 from builder.cli import app
+from builder.state.crypto import Cipher
 from tests.auth.stack import SPEC
 from tests.servers import free_port, wait_for_http
 

@@ -1,7 +1,7 @@
 """All authorization state behind one interface: clients, pending authorizations, codes,
 client tokens and grants (which hold the user's upstream tokens, encrypted).
 
-The embedded default is :class:`builder.auth.sqlite.SQLiteStore`; a shared store (Redis)
+The embedded default is :class:`builder.state.sqlite.SQLiteStore`; a shared store (Redis)
 implements the same Protocol so that any replica can serve any request.
 """
 

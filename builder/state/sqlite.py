@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from builder.auth.store import ClientLimitReached, CodeRecord, Grant, Pending, TokenRecord
+from builder.state.store import ClientLimitReached, CodeRecord, Grant, Pending, TokenRecord
 
 __all__ = ["MAX_CLIENTS", "UNUSED_CLIENT_SECONDS", "SQLiteStore"]
 

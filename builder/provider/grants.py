@@ -11,10 +11,10 @@ from typing import overload
 
 import anyio
 
-from builder.auth.crypto import Cipher
-from builder.auth.store import Grant, Store
-from builder.auth.upstream import ProviderError, UpstreamOAuth, UpstreamTokens
 from builder.errors import ConfigError, GrantEnded, ToolCallError
+from builder.provider.client import ProviderError, UpstreamOAuth, UpstreamTokens
+from builder.state.crypto import Cipher
+from builder.state.store import Grant, Store
 
 # GrantEnded is defined in builder.errors, with the rest of the tree; re-exported here.
 __all__ = ["GrantCredentials", "GrantEnded", "GrantManager"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.auth.sqlite import SQLiteStore
+from builder.state.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 

@@ -22,15 +22,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from builder.auth.crypto import Cipher, load_or_create_dev_key
-from builder.auth.grants import GrantCredentials, GrantManager
-from builder.auth.setup import open_store
-from builder.auth.store import Store
-from builder.auth.upstream import ProviderError, UpstreamOAuth
 from builder.connector.models import Connector
 from builder.connector.resolved import ResolvedConnector, resolve_connector
 from builder.errors import ConfigError
 from builder.pages import render_page
+from builder.provider.client import ProviderError, UpstreamOAuth
+from builder.provider.grants import GrantCredentials, GrantManager
+from builder.state import open_store
+from builder.state.crypto import Cipher, load_or_create_dev_key
+from builder.state.store import Store
 
 __all__ = ["LocalGrant", "local_grant_id", "login", "state_store_url"]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from builder.auth.crypto import Cipher, generate_key, load_or_create_dev_key, token_hash
 from builder.auth.redirects import check_redirect_uri
-from builder.auth.sqlite import SQLiteStore
-from builder.auth.store import CodeRecord, Grant, TokenRecord
 from builder.errors import ConfigError
+from builder.state.crypto import Cipher, generate_key, load_or_create_dev_key, token_hash
+from builder.state.sqlite import SQLiteStore
+from builder.state.store import CodeRecord, Grant, TokenRecord
 
 pytestmark = pytest.mark.anyio
 
