@@ -21,9 +21,9 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from mcp.server.auth.provider import construct_redirect_uri
+from mcp.server.auth.provider import AuthorizationParams, construct_redirect_uri
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -45,8 +45,9 @@ _USER_COOKIE_AGE = 365 * 24 * 3600
 
 
 class ConsentFlow:
-    """The routes between the client's /authorize and our authorization code; it owns
-    the pending sign-in from the consent page to the callback."""
+    """Everything between a valid /authorize and our authorization code: it owns the
+    pending sign-in from its start (:meth:`begin`) through consent and the provider's
+    callback to its end."""
 
     def __init__(
         self,
@@ -66,6 +67,24 @@ class ConsentFlow:
         self.secure = secure_cookies
         # `__Host-` cookies are only accepted over https; on loopback http, plain names.
         self._prefix = "__Host-" if secure_cookies else ""
+
+    async def begin(self, client_id: str, params: AuthorizationParams, scopes: list[str]) -> str:
+        """A validated authorization request becomes a pending sign-in; the URL of its
+        consent page is where the browser goes next."""
+        pending = Pending(
+            id=new_token(24),
+            client_id=client_id,
+            redirect_uri=str(params.redirect_uri),
+            redirect_uri_explicit=params.redirect_uri_provided_explicitly,
+            code_challenge=params.code_challenge,
+            state=params.state,
+            scopes=scopes,
+            resource=params.resource or self.server.resource,
+            expires_at=time.time() + self.server.lifetimes.pending,
+            csrf=new_token(24),
+        )
+        await self.server.store.save_pending(pending)
+        return f"{self.server.issuer}{CONSENT_PATH}?{urlencode({'request': pending.id})}"
 
     def routes(self) -> list[Route]:
         return [

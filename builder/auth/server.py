@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from mcp.server.auth.provider import (
     AccessToken,
@@ -31,7 +31,10 @@ from builder.auth.redirects import check_redirect_uri
 from builder.state.crypto import new_token, token_hash
 from builder.state.store import CodeRecord, Pending, Store, TokenRecord
 
-__all__ = ["AuthorizationServer", "Lifetimes"]
+__all__ = ["AuthorizationServer", "BeginSignIn", "Lifetimes"]
+
+BeginSignIn = Callable[[str, AuthorizationParams, list[str]], Awaitable[str]]
+"""``(client_id, params, scopes) -> URL``: start a sign-in for a validated request."""
 
 logger = logging.getLogger("mcpbuild.auth")
 
@@ -69,6 +72,9 @@ class AuthorizationServer:
         self.default_scopes = default_scopes
         self.lifetimes = lifetimes or Lifetimes()
         self.fetcher = metadata_fetcher or ClientMetadataFetcher()
+        # The consent flow attaches itself: a valid authorization request becomes its
+        # pending sign-in, and the URL returned is where the user's browser goes next.
+        self.begin_sign_in: BeginSignIn | None = None
 
     # clients
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -125,20 +131,9 @@ class AuthorizationServer:
                 error="invalid_scope", error_description=f"unknown scopes: {', '.join(unknown)}"
             )
         assert client.client_id is not None
-        pending = Pending(
-            id=new_token(24),
-            client_id=client.client_id,
-            redirect_uri=str(params.redirect_uri),
-            redirect_uri_explicit=params.redirect_uri_provided_explicitly,
-            code_challenge=params.code_challenge,
-            state=params.state,
-            scopes=list(dict.fromkeys(scopes)),
-            resource=params.resource or self.resource,
-            expires_at=time.time() + self.lifetimes.pending,
-            csrf=new_token(24),
-        )
-        await self.store.save_pending(pending)
-        return f"{self.issuer}/consent?{urlencode({'request': pending.id})}"
+        if self.begin_sign_in is None:
+            raise RuntimeError("no consent flow is attached to this authorization server")
+        return await self.begin_sign_in(client.client_id, params, list(dict.fromkeys(scopes)))
 
     async def issue_code(self, pending: Pending, grant_id: str) -> str:
         """Our authorization code for a finished upstream sign-in."""

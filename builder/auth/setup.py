@@ -90,6 +90,7 @@ class OAuth:
         consent = ConsentFlow(
             connector, server, upstream, grants, secure_cookies=public_url.startswith("https://")
         )
+        server.begin_sign_in = consent.begin
         return cls(connector, public_url, server, upstream, grants, consent)
 
     @property
