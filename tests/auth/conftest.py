@@ -6,6 +6,7 @@ import pytest
 
 from tests.auth.stack import Stack, mcpbuild, notes_api
 from tests.provider_fixture import RunningProvider, running_provider
+from tests.tls import LocalCA, local_ca
 
 
 @pytest.fixture(scope="module")
@@ -28,3 +29,9 @@ async def stack(
     store = tmp_path_factory.mktemp("store") / "s.db"
     async with notes_api(provider) as notes, mcpbuild(provider, notes, store) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
+    """A throwaway CA and a certificate for 127.0.0.1 (metadata documents are https)."""
+    return local_ca(tmp_path_factory.mktemp("ca"))

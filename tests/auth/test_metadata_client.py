@@ -11,48 +11,24 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from builder.connector import load_connector
 from builder.errors import ConfigError
 from builder.server.serve import ServeOptions, open_connector
+from tests.auth.documents import serving_documents
 from tests.auth.stack import SPEC, mcpbuild, notes_api, spec_env
 from tests.oauth_client import REDIRECT_URI, OAuthUser, pkce
 from tests.provider_fixture import RunningProvider
-from tests.tls import LocalCA, local_ca, running_https
+from tests.tls import LocalCA
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
-    return local_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture(scope="module")
 async def document_url(ca: LocalCA) -> AsyncIterator[str]:
     """``https://127.0.0.1:PORT/client.json``, a client's metadata document."""
-    url: list[str] = []
-
-    async def document(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "client_id": url[0],
-                "client_name": "Document-identified client",
-                "redirect_uris": [REDIRECT_URI],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-            }
-        )
-
-    app = Starlette(routes=[Route("/client.json", document)])
-    async with running_https(app, ca) as origin:
-        url.append(origin + "/client.json")
-        yield url[0]
+    async with serving_documents(ca) as documents:
+        yield documents.publish("client.json", [REDIRECT_URI], "Document-identified client")
 
 
 async def test_document_client_signs_in_and_calls_a_tool(

@@ -7,7 +7,9 @@
   Python SDK's stdio client; it prints the authorization URL on stderr and receives the code
   on its own callback server.
 
-Both are driven headlessly through our consent page by tests/oauth_client.py's ``Browser``.
+Both are driven headlessly through our consent page by tests/oauth_client.py's ``Browser``,
+each both registering dynamically and identified by a client ID metadata document (served by
+tests/auth/documents.py; mcpbuild fetches it with ``--dev`` trusting the test CA).
 The npm packages come from tests/clients/package-lock.json (``make unit`` runs ``npm ci``).
 """
 
@@ -30,10 +32,12 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from tests.auth.documents import DocumentServer, serving_documents
 from tests.auth.stack import Stack, mcpbuild, notes_api
 from tests.oauth_client import REDIRECT_URI, Browser
 from tests.provider_fixture import RunningProvider, node_executable
 from tests.servers import free_port
+from tests.tls import LocalCA
 
 pytestmark = pytest.mark.anyio
 
@@ -64,6 +68,32 @@ async def stack(provider: RunningProvider, tmp_path: Path) -> AsyncIterator[Stac
         yield s
 
 
+@pytest.fixture(scope="module")
+async def documents(ca: LocalCA) -> AsyncIterator[DocumentServer]:
+    async with serving_documents(ca) as served:
+        yield served
+
+
+@pytest.fixture
+async def document_stack(
+    provider: RunningProvider, tmp_path: Path, ca: LocalCA
+) -> AsyncIterator[Stack]:
+    """The stack of ``stack``, with mcpbuild fetching documents from ``documents``."""
+    async with (
+        notes_api(provider) as notes,
+        mcpbuild(provider, notes, tmp_path / "s.db", dev_ca=str(ca.ca_file)) as s,
+    ):
+        s.notes.add("alice", "alice's note")
+        s.notes.add("bob", "bob's note")
+        yield s
+
+
+def client_id_asked(url: str) -> str:
+    """The ``client_id`` of an authorization request URL."""
+    (client_id,) = parse_qs(urlsplit(url).query)["client_id"]
+    return client_id
+
+
 async def assert_listed_as_alice(stack: Stack, text: str) -> None:
     assert "alice's note" in text
     assert "bob's note" not in text
@@ -83,7 +113,7 @@ class Driver:
     async def expect(self, event: str) -> dict[str, Any]:
         """The next line, which must be ``event``."""
         with anyio.fail_after(WAIT):
-            line = json.loads(await self.out.receive_until(b"\n", 1 << 20))
+            line: dict[str, Any] = json.loads(await self.out.receive_until(b"\n", 1 << 20))
         self.events.append(line)
         assert line["event"] == event, (
             f"expected {event!r} from ts_client.mjs, got {line}\n"
@@ -158,6 +188,53 @@ async def test_typescript_sdk_client(
         "refresh_token_rotated": True,
     }
     assert done["redirects"] == 1
+    assert "POST /register" in done["requests"]
+
+
+@pytest.mark.parametrize("sdk", ["1", "2"], ids=["sdk-1.x", "client-2.x"])
+async def test_typescript_sdk_client_identified_by_a_metadata_document(
+    document_stack: Stack,
+    documents: DocumentServer,
+    node: str,
+    tmp_path: Path,
+    sdk: str,
+) -> None:
+    """With ``clientMetadataUrl`` set and ``client_id_metadata_document_supported`` in our
+    metadata, the SDK registers nothing: its client id is the document URL, the one mcpbuild
+    fetches and issues (and refreshes) tokens to."""
+    stack = document_stack
+    url = documents.publish(f"ts-sdk-{sdk}.json", [REDIRECT_URI], f"TypeScript SDK {sdk}.x")
+    browser = Browser(redirect_uri=REDIRECT_URI)
+    args = [stack.mcp_url, "--sdk", sdk, "--redirect-uri", REDIRECT_URI]
+    async with ts_client(node, tmp_path, *args, "--client-metadata-url", url, "--refresh") as d:
+        authorize = await d.expect("authorize")
+        await d.send(await browser.run(authorize["url"]))
+        connected = await d.expect("connected")
+        tools = await d.expect("tools")
+        first = await d.expect("call")
+        second = await d.expect("call")
+        refreshed = await d.expect("refreshed")
+        done = await d.expect("done")
+
+    assert client_id_asked(authorize["url"]) == url
+    assert url in documents.fetched  # mcpbuild looked the client up by its document
+    assert browser.consent_pages == 1
+    assert set(browser.result) >= {"code", "state", "iss"}
+    assert connected["client_id"] == url
+    assert connected["scope"] == "notes.read notes.write"
+    assert tools["names"] == TOOLS
+    for call in (first, second):
+        assert call["result"].get("isError") is not True, call
+        await assert_listed_as_alice(stack, call["result"]["content"][0]["text"])
+    assert refreshed == {
+        "event": "refreshed",
+        "token_saves": 1,
+        "access_token_changed": True,
+        "refresh_token_rotated": True,
+    }
+    assert done["redirects"] == 1
+    assert "POST /register" not in done["requests"]
+    assert "POST /token" in done["requests"]
 
 
 @pytest.mark.parametrize("sdk", ["1", "2"], ids=["sdk-1.x", "client-2.x"])
@@ -194,6 +271,7 @@ class McpRemote:
     mcp_url: str
     home: Path
     port: int = field(default_factory=free_port)
+    client_metadata_url: str | None = None  # identify by this document, not by registering
 
     def __post_init__(self) -> None:
         self.home.mkdir()
@@ -225,6 +303,8 @@ class McpRemote:
     ) -> AsyncIterator[Client]:
         """mcp-remote spoken to over stdio by the Python SDK client. With ``browser``, the
         sign-in it prints on stderr is driven to its callback server meanwhile."""
+        url = self.client_metadata_url
+        identify = ["--client-metadata-url", url] if url else []
         params = StdioServerParameters(
             command=self.node,
             args=[
@@ -239,6 +319,7 @@ class McpRemote:
                 protocol,
                 "--auth-timeout",
                 str(WAIT),
+                *identify,
             ],
             env={
                 "PATH": f"{Path(self.node).parent}:/usr/bin:/bin",
@@ -317,6 +398,49 @@ async def test_mcp_remote(stack: Stack, node: str, tmp_path: Path, protocol: str
     assert refreshed["refresh_token"] != tokens["refresh_token"]
     assert len(remote.opened()) == 1
     assert browser.consent_pages == 1
+
+
+async def test_mcp_remote_identified_by_a_metadata_document(
+    document_stack: Stack, documents: DocumentServer, node: str, tmp_path: Path
+) -> None:
+    """mcp-remote's ``--client-metadata-url``: no registration, the document URL is the client
+    id from sign-in through the refresh of a later run; mcp-remote keeps no client_info."""
+    stack = document_stack
+    port = free_port()
+    url = documents.publish(
+        "mcp-remote.json", [f"http://127.0.0.1:{port}/oauth/callback"], "mcp-remote"
+    )
+    remote = McpRemote(node, stack.mcp_url, tmp_path / "home", port, client_metadata_url=url)
+    log = tmp_path / "mcp-remote.stderr"
+    browser = Browser(redirect_uri=remote.callback)
+    async with remote.session(log, "legacy", browser) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        listed = await client.call_tool("list_notes", {})
+
+    assert f"Using client metadata document: {url}" in log.read_text()
+    assert [client_id_asked(opened) for opened in remote.opened()] == [url]
+    assert url in documents.fetched
+    assert browser.consent_pages == 1
+    assert names == TOOLS
+    assert not listed.is_error, listed.content
+    await assert_listed_as_alice(stack, listed.content[0].text)  # type: ignore[union-attr]
+    assert not list(remote.config_dir.rglob("*_client_info.json"))  # nothing was registered
+
+    tokens = remote.stored("tokens")
+    async with httpx.AsyncClient() as http:
+        revoked = await http.post(
+            stack.base + "/revoke",
+            data={"token": tokens["access_token"], "client_id": url, "client_secret": ""},
+        )
+    assert revoked.status_code == 200, revoked.text
+    async with remote.session(log, "legacy") as client:
+        again = await client.call_tool("list_notes", {})
+
+    assert not again.is_error, again.content
+    await assert_listed_as_alice(stack, again.content[0].text)  # type: ignore[union-attr]
+    assert remote.stored("tokens")["refresh_token"] != tokens["refresh_token"]
+    assert len(remote.opened()) == 1
+    assert not list(remote.config_dir.rglob("*_client_info.json"))
 
 
 def test_pinned_versions_are_installed() -> None:

@@ -1,14 +1,20 @@
 // The official TypeScript MCP SDK client, driven over JSON lines by tests/auth/test_real_clients.py.
 //
 //   node ts_client.mjs MCP_URL [--sdk 1|2] [--mode legacy|auto] [--redirect-uri URI] [--refresh]
+//                      [--client-metadata-url URL]
 //
-// It signs in with dynamic client registration and PKCE (an OAuthClientProvider keeping
-// everything in memory) and, where a person would be sent to a browser, prints
+// It signs in with PKCE (an OAuthClientProvider keeping everything in memory), registering
+// dynamically, or with --client-metadata-url identifying itself by that client ID metadata
+// document URL (the provider's `clientMetadataUrl`, which both SDKs use instead of registering
+// when the server's metadata says `client_id_metadata_document_supported: true`, and ignore
+// otherwise). Where a person would be sent to a browser, it prints
 //   {"event": "authorize", "url": ...}
 // and reads the redirect back from stdin as one JSON line: {"code", "state", "iss"} (or
 // {"error", ...}). Then it reconnects, lists the tools, calls list_notes and prints each result
 // as a JSON line. With --refresh it then revokes its own access token (RFC 7009) and calls
-// list_notes again, which the SDK can only answer by refreshing its tokens. Failures end in
+// list_notes again, which the SDK can only answer by refreshing its tokens. The last line,
+// {"event": "done", ...}, lists the requests made to the MCP server's origin other than to the
+// MCP endpoint (discovery, /register, /token, ...) as "METHOD /path". Failures end in
 // {"event": "error", "code": ..., "message": ...} and exit status 1 (`code` is the OAuth error
 // code when the authorization response was an error). Logs go to stderr, never stdout.
 //
@@ -26,12 +32,26 @@ const { values: opts, positionals } = parseArgs({
     mode: { type: "string", default: "legacy" },
     "redirect-uri": { type: "string", default: "http://127.0.0.1:33418/callback" },
     refresh: { type: "boolean", default: false },
+    "client-metadata-url": { type: "string" },
   },
 });
 if (positionals.length !== 1) {
   throw new Error(`expected one MCP server URL, got ${JSON.stringify(positionals)}`);
 }
 const serverUrl = new URL(positionals[0]);
+
+// Every request either SDK makes goes through the global fetch: record those to the
+// authorization server (the MCP server's origin) before the SDK is loaded.
+const authRequests = [];
+const globalFetch = globalThis.fetch;
+globalThis.fetch = (input, init) => {
+  const url = new URL(input instanceof Request ? input.url : String(input));
+  if (url.origin === serverUrl.origin && url.pathname !== serverUrl.pathname) {
+    const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+    authRequests.push(`${method.toUpperCase()} ${url.pathname}`);
+  }
+  return globalFetch(input, init);
+};
 
 const sdk =
   opts.sdk === "2"
@@ -54,8 +74,9 @@ async function readLine() {
 
 /** Everything in memory: client registration, tokens, PKCE verifier, discovery. */
 class MemoryProvider {
-  constructor(redirectUri) {
+  constructor(redirectUri, clientMetadataUrl) {
     this.redirectUri = redirectUri;
+    this.clientMetadataUrl = clientMetadataUrl; // undefined: register dynamically
     this.expectedState = randomBytes(16).toString("base64url");
     this.saved = { client: undefined, tokens: undefined, verifier: undefined, discovery: undefined };
     this.tokenSaves = 0;
@@ -181,7 +202,7 @@ async function callTool(client, name, args = {}) {
 }
 
 async function main() {
-  const provider = new MemoryProvider(opts["redirect-uri"]);
+  const provider = new MemoryProvider(opts["redirect-uri"], opts["client-metadata-url"]);
   let { client, transport } = connect(provider);
   try {
     await client.connect(transport);
@@ -213,7 +234,7 @@ async function main() {
       refresh_token_rotated: after.refresh_token !== before.refresh_token,
     });
   }
-  emit("done", { redirects: provider.redirects });
+  emit("done", { redirects: provider.redirects, requests: authRequests });
   await client.close();
 }
 
