@@ -30,6 +30,9 @@ from builder.provider.grants import GrantCredentials, GrantManager
 from builder.routes import (
     AUTHORIZATION_SERVER_METADATA_PATH,
     AUTHORIZE_PATH,
+    CALLBACK_PATH,
+    MCP_PATH,
+    PROTECTED_RESOURCE_METADATA_PATH,
     REGISTER_PATH,
     REVOKE_PATH,
     TOKEN_PATH,
@@ -45,7 +48,7 @@ logger = logging.getLogger("mcpbuild.auth")
 
 def redirect_uri_for(public_url: str) -> str:
     """The one redirect URI to register with the provider, derived here and nowhere else."""
-    return public_url.rstrip("/") + "/oauth/callback"
+    return public_url.rstrip("/") + CALLBACK_PATH
 
 
 @dataclass
@@ -80,7 +83,7 @@ class OAuth:
         server = AuthorizationServer(
             store,
             issuer=public_url,
-            resource=public_url + "/mcp",
+            resource=public_url + MCP_PATH,
             scopes=list(provider.scopes),
             default_scopes=list(provider.default_scopes),
             lifetimes=lifetimes,
@@ -95,21 +98,21 @@ class OAuth:
 
     @property
     def resource(self) -> str:
-        return self.public_url + "/mcp"
+        return self.public_url + MCP_PATH
 
     @property
     def resource_metadata_url(self) -> str:
-        return self.public_url + "/.well-known/oauth-protected-resource/mcp"
+        return self.public_url + PROTECTED_RESOURCE_METADATA_PATH + MCP_PATH
 
     def metadata(self) -> OAuthMetadata:
         """RFC 8414 metadata that tells the truth about what this server does."""
         base = self.public_url
         return OAuthMetadata(
             issuer=AnyHttpUrl(base),
-            authorization_endpoint=AnyHttpUrl(base + "/authorize"),
-            token_endpoint=AnyHttpUrl(base + "/token"),
-            registration_endpoint=AnyHttpUrl(base + "/register"),
-            revocation_endpoint=AnyHttpUrl(base + "/revoke"),
+            authorization_endpoint=AnyHttpUrl(base + AUTHORIZE_PATH),
+            token_endpoint=AnyHttpUrl(base + TOKEN_PATH),
+            registration_endpoint=AnyHttpUrl(base + REGISTER_PATH),
+            revocation_endpoint=AnyHttpUrl(base + REVOKE_PATH),
             scopes_supported=self.server.scopes,
             response_types_supported=["code"],
             grant_types_supported=["authorization_code", "refresh_token"],
@@ -142,17 +145,13 @@ class OAuth:
         )
         prm_endpoint = cors_middleware(prm.handle, ["GET", "OPTIONS"])
         ours: list[BaseRoute] = [
+            Route(AUTHORIZATION_SERVER_METADATA_PATH, as_metadata, methods=["GET", "OPTIONS"]),
             Route(
-                "/.well-known/oauth-authorization-server", as_metadata, methods=["GET", "OPTIONS"]
-            ),
-            Route(
-                "/.well-known/oauth-protected-resource/mcp",
+                PROTECTED_RESOURCE_METADATA_PATH + MCP_PATH,
                 prm_endpoint,
                 methods=["GET", "OPTIONS"],
             ),
-            Route(
-                "/.well-known/oauth-protected-resource", prm_endpoint, methods=["GET", "OPTIONS"]
-            ),
+            Route(PROTECTED_RESOURCE_METADATA_PATH, prm_endpoint, methods=["GET", "OPTIONS"]),
         ]
         sdk = create_auth_routes(
             self.server,

@@ -28,6 +28,7 @@ from builder.errors import ConfigError
 from builder.pages import render_page
 from builder.provider.client import ProviderError, UpstreamOAuth
 from builder.provider.grants import GrantCredentials, GrantManager
+from builder.routes import CALLBACK_PATH
 from builder.state import open_store
 from builder.state.crypto import Cipher, load_or_create_dev_key
 from builder.state.store import Store
@@ -111,7 +112,7 @@ async def login(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
-    redirect_uri = f"http://127.0.0.1:{sock.getsockname()[1]}/oauth/callback"
+    redirect_uri = f"http://127.0.0.1:{sock.getsockname()[1]}{CALLBACK_PATH}"
     resolved = resolve_connector(connector, env)
     local = LocalGrant(resolved, env, store_url, redirect_uri)
     assert resolved.provider is not None
@@ -130,7 +131,7 @@ async def login(
             return _result_page("refused", status=400, error=params["error"])
         return _result_page("signed_in")
 
-    app = Starlette(routes=[Route("/oauth/callback", callback)])
+    app = Starlette(routes=[Route(CALLBACK_PATH, callback)])
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     print(f"redirect URI (register it with the provider): {redirect_uri}", file=sys.stderr)
     print(f"open this URL to sign in:\n{url}", file=sys.stderr)

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from builder.connector.checks import is_loopback_host
+from builder.routes import HEALTH_PATH, MCP_PATH
 from builder.server.sessions import DEFAULT_SESSION_LIMITS, BoundedSessionManager, SessionLimits
 from builder.server.unhandled import LogUnhandledErrors
 
@@ -79,8 +80,8 @@ def build_app(
 
     endpoint: ASGIApp = StreamableHTTPASGIApp(manager)
     routes: list[BaseRoute] = [
-        Route("/mcp", endpoint=wrap_mcp(endpoint) if wrap_mcp else endpoint),
-        Route("/healthz", endpoint=_healthz, methods=["GET"]),
+        Route(MCP_PATH, endpoint=wrap_mcp(endpoint) if wrap_mcp else endpoint),
+        Route(HEALTH_PATH, endpoint=_healthz, methods=["GET"]),
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(LogUnhandledErrors)])

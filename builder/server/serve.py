@@ -33,6 +33,7 @@ from builder.connector.resolved import resolve_connector
 from builder.errors import ConfigError
 from builder.provider.grants import GrantCredentials
 from builder.provider.login import LocalGrant, state_store_url
+from builder.routes import MCP_PATH
 from builder.server.handlers import CallerFor, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
 from builder.server.sessions import DEFAULT_SESSION_LIMITS, SessionLimits
@@ -258,10 +259,10 @@ def run_http(served: Served, options: ServeOptions) -> None:
         extra={
             "connector": connector.name,
             "tools": len(served.runner.tools),
-            "url": f"{options.origin}/mcp",
+            "url": f"{options.origin}{MCP_PATH}",
         },
     )
-    print(f"mcpbuild: serving '{connector.name}' at {options.origin}/mcp", file=sys.stderr)
+    print(f"mcpbuild: serving '{connector.name}' at {options.origin}{MCP_PATH}", file=sys.stderr)
     if served.oauth is not None:
         print(
             "mcpbuild: register this redirect URI with the provider: "
