@@ -287,6 +287,31 @@ def serve(
             envvar="MCPBUILD_TOKEN_TTL", min=5, help="Seconds a client access token lives."
         ),
     ] = 900,
+    refresh_idle: Annotated[
+        int,
+        typer.Option(
+            envvar="MCPBUILD_REFRESH_IDLE",
+            min=60,
+            help="Seconds a client refresh token lives unused (each refresh gives a new one).",
+        ),
+    ] = 30 * 24 * 3600,
+    refresh_lifetime: Annotated[
+        int,
+        typer.Option(
+            envvar="MCPBUILD_REFRESH_LIFETIME",
+            min=60,
+            help="Seconds after sign-in past which no refresh token lives, however used.",
+        ),
+    ] = 365 * 24 * 3600,
+    refresh_reuse_interval: Annotated[
+        float,
+        typer.Option(
+            envvar="MCPBUILD_REFRESH_REUSE_INTERVAL",
+            min=0,
+            help="Seconds in which a rotated refresh token sent again by its client gets the "
+            "same answer; later reuse is taken as theft and ends the grant.",
+        ),
+    ] = 30.0,
     dev_ca: Annotated[
         str | None,
         typer.Option(
@@ -322,6 +347,7 @@ def serve(
     ] = "info",
 ) -> None:
     """Serve a connector as an MCP server (streamable HTTP at /mcp, or stdio)."""
+    from builder.auth.server import Lifetimes
     from builder.errors import ConfigError
     from builder.server.logs import configure_logging
     from builder.server.serve import ServeOptions, open_connector, run_http, run_stdio
@@ -332,8 +358,6 @@ def serve(
             f"--log-level: expected debug, info, warning or error, got {log_level!r}", err=True
         )
         raise typer.Exit(EXIT_USAGE)
-    configure_logging(log_level, log_format.value)
-    connector = _load_or_exit(file)
     try:
         options = ServeOptions(
             host=host,
@@ -344,13 +368,21 @@ def serve(
             public_url=public_url,
             store=store,
             dev=dev,
-            token_ttl=token_ttl,
+            lifetimes=Lifetimes(
+                access_token=token_ttl,
+                refresh_idle=refresh_idle,
+                refresh_absolute=refresh_lifetime,
+                refresh_reuse=refresh_reuse_interval,
+            ),
             dev_ca=dev_ca,
             sessions=SessionLimits(sessions_per_user, max_sessions, session_idle_timeout),
         )
     except ConfigError as exc:
         typer.echo(f"{exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    # After the options are known good: a usage error leaves the process's logging alone.
+    configure_logging(log_level, log_format.value)
+    connector = _load_or_exit(file)
     try:
         served = open_connector(connector, options)
     except ConfigError as exc:

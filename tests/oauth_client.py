@@ -151,9 +151,13 @@ class OAuthUser:
         )
 
     @contextlib.asynccontextmanager
-    async def client(self, mcp_url: str, *, mode: Any = "legacy") -> AsyncIterator[Client]:
+    async def client(
+        self, mcp_url: str, *, mode: Any = "legacy", event_hooks: dict[str, Any] | None = None
+    ) -> AsyncIterator[Client]:
         async with (
-            httpx2.AsyncClient(auth=self.provider(mcp_url), timeout=30) as http,
+            httpx2.AsyncClient(
+                auth=self.provider(mcp_url), timeout=30, event_hooks=event_hooks
+            ) as http,
             Client(streamable_http_client(mcp_url, http_client=http), mode=mode) as client,
         ):
             yield client

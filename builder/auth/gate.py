@@ -16,11 +16,12 @@ second time, so a request this gate misjudged still cannot reach the upstream.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pydantic_core
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.shared.inbound import (
     MCP_METHOD_HEADER,
     MCP_NAME_HEADER,
@@ -35,7 +36,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from builder.connector.resolved import ResolvedConnector
 from builder.errors import MCPBuildError
 
-__all__ = ["BearerGate", "called_tools"]
+__all__ = ["BearerGate", "UpstreamReady", "called_tools"]
+
+UpstreamReady = Callable[[AccessToken], Awaitable[bool]]
+"""Before a ``tools/call``: whether the caller's upstream sign-in still works (refreshing
+it if due). False means it has ended for good."""
 
 _VERSION_HEADER = MCP_PROTOCOL_VERSION_HEADER.encode("ascii")
 
@@ -57,6 +62,7 @@ class BearerGate:
         resource_metadata_url: str,
         max_body_bytes: int,
         default_scopes: list[str] | None = None,
+        upstream_ready: UpstreamReady | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
@@ -65,6 +71,7 @@ class BearerGate:
         self.metadata_url = resource_metadata_url
         self.max_body = max_body_bytes
         self.any_scoped = any(t.scopes for t in connector.tools.values())
+        self.upstream_ready = upstream_ready
         # On a 401, tell the client which scopes to ask for (MCP scope selection, step 1).
         self.default_scope = " ".join(default_scopes) if default_scopes else None
 
@@ -82,7 +89,7 @@ class BearerGate:
             return
         scope["user"] = AuthenticatedUser(info)
         scope["auth"] = AuthCredentials(info.scopes)
-        if scope["method"] != "POST" or not self.any_scoped:
+        if scope["method"] != "POST" or not (self.any_scoped or self.upstream_ready):
             await self.app(scope, receive, send)
             return
         body, receive, complete = await _buffer(receive, self.max_body)
@@ -107,6 +114,19 @@ class BearerGate:
                     scope_value=" ".join(wanted),
                 )
                 return
+        if names and self.upstream_ready is not None and not await self.upstream_ready(info):
+            # The user's sign-in with the provider has ended: a 401 is the signal every
+            # client acts on (a tool error would only be read by the model), and the
+            # grant's refresh tokens are revoked, so the client's refresh fails and it
+            # signs in again instead of coming back here with a fresh token.
+            await self._challenge(
+                send,
+                401,
+                "invalid_token",
+                "the sign-in with the provider has ended; sign in again",
+                scope_value=self.default_scope,
+            )
+            return
         await self.app(scope, receive, send)
 
     async def _challenge(

@@ -4,6 +4,13 @@ Implements the SDK's ``OAuthAuthorizationServerProvider`` and adds what the SDK 
 to us: single-use codes whose reuse revokes what they issued, refresh-token rotation
 whose reuse ends the whole grant, hashed tokens, redirect URI rules, and binding every
 token to the grant that holds the user's upstream tokens.
+
+Strict against theft, forgiving to real clients: a code posted twice by its own client
+with its verifier within ``code_replay`` seconds, or a rotated refresh token sent again by
+its client within ``refresh_reuse`` seconds (a lost response, two processes sharing one
+token file), gets the answer the first use got, not new tokens and not a revoked grant.
+The answer is kept sealed under a key derived from the code or token itself, so the store
+alone cannot open it. Outside those windows, a second use ends the grant.
 """
 
 from __future__ import annotations
@@ -11,8 +18,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from mcp.server.auth.provider import (
     AccessToken,
@@ -25,13 +33,15 @@ from mcp.server.auth.provider import (
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from pydantic import AnyHttpUrl
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from builder.auth.cimd import ClientMetadataFetcher, is_metadata_client_id
 from builder.auth.redirects import check_redirect_uri
-from builder.state.crypto import new_token, token_hash
+from builder.errors import ConfigError
+from builder.state.crypto import new_token, open_answer, seal_answer, token_hash
 from builder.state.store import CodeRecord, Pending, Store, TokenRecord
 
-__all__ = ["AuthorizationServer", "BeginSignIn", "Lifetimes"]
+__all__ = ["AuthorizationServer", "BeginSignIn", "CodeAttempts", "Lifetimes"]
 
 BeginSignIn = Callable[[str, AuthorizationParams, list[str]], Awaitable[str]]
 """``(client_id, params, scopes) -> URL``: start a sign-in for a validated request."""
@@ -39,14 +49,77 @@ BeginSignIn = Callable[[str, AuthorizationParams, list[str]], Awaitable[str]]
 logger = logging.getLogger("mcpbuild.auth")
 
 
+@dataclass
+class _CodeAttempt:
+    grant_id: str | None = None
+    exchanged: bool = False
+
+
+_code_attempt: ContextVar[_CodeAttempt | None] = ContextVar("code_attempt", default=None)
+
+
+class CodeAttempts:
+    """Around /token: a code the SDK loaded but then refused to exchange ends its grant.
+
+    The SDK checks the client, the redirect URI and the PKCE verifier after loading the
+    code and before asking us to exchange it, so a refusal never reaches this server;
+    this notices it. It is what lets a code posted twice by its own client (same client,
+    same verifier) get the same answer, while any other second use is still punished.
+    """
+
+    def __init__(self, app: ASGIApp, server: AuthorizationServer) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        attempt = _CodeAttempt()
+        reset = _code_attempt.set(attempt)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _code_attempt.reset(reset)
+        if attempt.grant_id is not None and not attempt.exchanged:
+            await self.server.refuse_code(attempt.grant_id)
+
+
+_SIGN_IN_AGAIN = "this sign-in has ended; authorize again"
+_ACCESS: Literal["access", "refresh"] = "access"
+_REFRESH: Literal["access", "refresh"] = "refresh"
+
+
 @dataclass(frozen=True)
 class Lifetimes:
-    """How long what we issue lives, in seconds."""
+    """How long what we issue lives, and how long a repeated use is forgiven, in seconds."""
 
     access_token: int = 900
-    refresh_token: int = 30 * 24 * 3600
+    """A client's access token: independent of the provider's token, which is refreshed
+    behind it."""
+    refresh_idle: int = 30 * 24 * 3600
+    """A refresh token not used for this long expires (each use gives a new one)."""
+    refresh_absolute: int = 365 * 24 * 3600
+    """No refresh token lives past this long after the user signed in."""
+    refresh_reuse: float = 30.0
+    """A rotated refresh token presented again by its client within this long gets the
+    same answer; after it, reuse is taken as theft and ends the grant."""
+    code_replay: float = 2.0
+    """An authorization code posted again by its client, with its verifier, within this
+    long gets the same answer; any other second use ends the grant."""
     code: int = 300
     pending: int = 600
+
+    def __post_init__(self) -> None:
+        if self.refresh_absolute < self.refresh_idle:
+            raise ConfigError(
+                "refresh token lifetimes: expected the absolute one (--refresh-lifetime) to be "
+                f"at least the idle one (--refresh-idle), got {self.refresh_absolute}s < "
+                f"{self.refresh_idle}s"
+            )
+        for name in ("access_token", "refresh_idle", "code", "pending"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} lifetime: expected a positive number of seconds")
+        for name in ("refresh_reuse", "code_replay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} window: expected 0 or more seconds")
 
 
 class AuthorizationServer:
@@ -157,16 +230,19 @@ class AuthorizationServer:
     async def load_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: str
     ) -> AuthorizationCode | None:
-        record, first_use = await self.store.take_code(token_hash(authorization_code))
+        record = await self.store.get_code(token_hash(authorization_code))
         if record is None:
             return None
-        if not first_use:
-            # RFC 6819 4.4.1.1: a replayed code revokes everything issued under it.
-            logger.warning(
-                "authorization code reused; grant ended", extra={"grant": record.grant_id[:8]}
-            )
-            await self.store.end_grant(record.grant_id)
-            return None
+        attempt = _code_attempt.get()
+        if record.redeemed_at is not None:
+            age = time.time() - record.redeemed_at
+            if attempt is None or age > self.lifetimes.code_replay:
+                await self._code_reused(record.grant_id, age)
+                return None
+        if attempt is not None:
+            # Whatever the SDK now decides, a refusal (wrong client, verifier or redirect
+            # URI) ends the grant: see CodeAttempts.
+            attempt.grant_id = record.grant_id
         return AuthorizationCode(
             code=authorization_code,
             scopes=record.scopes,
@@ -182,13 +258,65 @@ class AuthorizationServer:
     async def exchange_authorization_code(
         self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
     ) -> OAuthToken:
-        assert authorization_code.subject is not None
-        return await self._issue(
+        # The SDK has checked the client, the redirect URI and the PKCE verifier.
+        attempt = _code_attempt.get()
+        if attempt is not None:
+            attempt.exchanged = True
+        grant_id = authorization_code.subject
+        assert grant_id is not None
+        await self._require_active(grant_id)
+        now = time.time()
+        tokens, issued = self._new_tokens(
             authorization_code.client_id,
-            authorization_code.subject,
-            authorization_code.scopes,
-            authorization_code.resource,
+            grant_id,
+            access_scopes=authorization_code.scopes,
+            refresh_scopes=authorization_code.scopes,
+            resource=authorization_code.resource,
+            auth_time=now,
+            now=now,
         )
+        code = authorization_code.code
+        result = await self.store.redeem_code(
+            token_hash(code),
+            issued=issued,
+            answer=seal_answer(code, tokens.model_dump_json()),
+            window=self.lifetimes.code_replay,
+            now=now,
+        )
+        if result.outcome == "first":
+            return tokens
+        if result.outcome == "again" and result.answer is not None:
+            again = open_answer(code, result.answer)
+            if again is not None:
+                logger.info(
+                    "authorization code posted again by its client, with its verifier, "
+                    f"{result.age:.1f}s after the first; the same tokens were sent",
+                    extra={"grant": grant_id[:8]},
+                )
+                return OAuthToken.model_validate_json(again)
+        await self._code_reused(grant_id, result.age)
+        raise TokenError(
+            error="invalid_grant", error_description="authorization code was already used"
+        )
+
+    async def refuse_code(self, grant_id: str) -> None:
+        """A code the SDK refused to exchange (another client, a wrong verifier or redirect
+        URI): whoever sent it is not its client, so what it was or will be redeemed for ends."""
+        logger.warning(
+            "authorization code presented with a wrong client, verifier or redirect URI; "
+            "grant ended",
+            extra={"grant": grant_id[:8]},
+        )
+        await self.store.end_grant(grant_id)
+
+    async def _code_reused(self, grant_id: str, age: float) -> None:
+        # RFC 6819 4.4.1.1: a replayed code revokes everything issued under it.
+        logger.warning(
+            f"authorization code used again {age:.1f}s after its first use (a client may "
+            f"repeat it within {self.lifetimes.code_replay:g}s with its verifier); grant ended",
+            extra={"grant": grant_id[:8]},
+        )
+        await self.store.end_grant(grant_id)
 
     # refresh
     async def load_refresh_token(
@@ -197,9 +325,17 @@ class AuthorizationServer:
         record = await self.store.get_token(token_hash(refresh_token))
         if record is None or record.kind != "refresh":
             return None
-        if record.revoked:
-            await self._reused_refresh(record)
+        if record.client_id != client.client_id:
+            if record.rotated_at is not None:
+                # A rotated refresh token from someone else: it was stolen.
+                await self._refresh_reused(record.grant_id, time.time() - record.rotated_at)
             return None
+        if record.rotated_at is not None:
+            age = time.time() - record.rotated_at
+            if age > self.lifetimes.refresh_reuse:
+                await self._refresh_reused(record.grant_id, age)
+                return None
+        # Revoked ones too: exchange_refresh_token says why they no longer work.
         return RefreshToken(
             token=refresh_token,
             client_id=record.client_id,
@@ -212,48 +348,101 @@ class AuthorizationServer:
     async def exchange_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
     ) -> OAuthToken:
-        record, first_use = await self.store.take_refresh(token_hash(refresh_token.token))
-        if record is None or not first_use:
-            if record is not None:
-                await self._reused_refresh(record)
-            raise TokenError(
-                error="invalid_grant", error_description="refresh token was already used"
-            )
-        grant = await self.store.get_grant(record.grant_id)
-        if grant is None or not grant.active:
-            raise TokenError(error="invalid_grant", error_description="the grant has ended")
-        return await self._issue(record.client_id, record.grant_id, scopes, record.resource)
-
-    async def _reused_refresh(self, record: TokenRecord) -> None:
-        logger.warning("refresh token reused; grant ended", extra={"grant": record.grant_id[:8]})
-        await self.store.end_grant(record.grant_id)
-
-    async def _issue(
-        self, client_id: str, grant_id: str, scopes: list[str], resource: str | None
-    ) -> OAuthToken:
-        access, refresh = new_token(), new_token()
+        grant_id = refresh_token.subject
+        assert grant_id is not None
+        await self._require_active(grant_id)
         now = time.time()
-        for token, kind, ttl in (
-            (access, "access", self.lifetimes.access_token),
-            (refresh, "refresh", self.lifetimes.refresh_token),
-        ):
-            await self.store.save_token(
-                TokenRecord(
-                    token_hash=token_hash(token),
-                    kind=kind,  # type: ignore[arg-type]
-                    client_id=client_id,
-                    grant_id=grant_id,
-                    scopes=scopes,
-                    resource=resource,
-                    expires_at=now + ttl,
+        record = await self.store.get_token(token_hash(refresh_token.token))
+        auth_time = record.auth_time if record is not None and record.auth_time else now
+        # A narrower scope narrows the access token only (RFC 6749 section 6: the new
+        # refresh token keeps the scope of the one presented).
+        tokens, issued = self._new_tokens(
+            refresh_token.client_id,
+            grant_id,
+            access_scopes=scopes,
+            refresh_scopes=refresh_token.scopes,
+            resource=refresh_token.resource,
+            auth_time=auth_time,
+            now=now,
+        )
+        result = await self.store.rotate_refresh(
+            token_hash(refresh_token.token),
+            issued=issued,
+            answer=seal_answer(refresh_token.token, tokens.model_dump_json()),
+            window=self.lifetimes.refresh_reuse,
+            now=now,
+        )
+        if result.outcome == "first":
+            return tokens
+        if result.outcome == "again" and result.answer is not None:
+            again = open_answer(refresh_token.token, result.answer)
+            if again is not None:
+                logger.info(
+                    f"refresh token presented again {result.age:.1f}s after its rotation, "
+                    f"within {self.lifetimes.refresh_reuse:g}s; the same tokens were sent",
+                    extra={"grant": grant_id[:8]},
                 )
+                return OAuthToken.model_validate_json(again)
+        if result.outcome == "ended":
+            raise TokenError(error="invalid_grant", error_description=_SIGN_IN_AGAIN)
+        if result.outcome == "unknown":
+            raise TokenError(error="invalid_grant", error_description="unknown refresh token")
+        await self._refresh_reused(grant_id, result.age)
+        raise TokenError(error="invalid_grant", error_description="refresh token was already used")
+
+    async def _refresh_reused(self, grant_id: str, age: float) -> None:
+        logger.warning(
+            f"refresh token reused {age:.1f}s after its rotation (a client may repeat it "
+            f"within {self.lifetimes.refresh_reuse:g}s); taken as stolen, grant ended",
+            extra={"grant": grant_id[:8]},
+        )
+        await self.store.end_grant(grant_id)
+
+    async def _require_active(self, grant_id: str) -> None:
+        grant = await self.store.get_grant(grant_id)
+        if grant is None or not grant.active:
+            raise TokenError(error="invalid_grant", error_description=_SIGN_IN_AGAIN)
+
+    def _new_tokens(
+        self,
+        client_id: str,
+        grant_id: str,
+        *,
+        access_scopes: list[str],
+        refresh_scopes: list[str],
+        resource: str | None,
+        auth_time: float,
+        now: float,
+    ) -> tuple[OAuthToken, list[TokenRecord]]:
+        """A fresh access and refresh token and their records (not yet stored). The refresh
+        token lives ``refresh_idle`` seconds unless used, and never past ``refresh_absolute``
+        seconds after the user signed in."""
+        access, refresh = new_token(), new_token()
+        lifetimes = self.lifetimes
+        refresh_expires = min(now + lifetimes.refresh_idle, auth_time + lifetimes.refresh_absolute)
+        records = [
+            TokenRecord(
+                token_hash=token_hash(value),
+                kind=kind,
+                client_id=client_id,
+                grant_id=grant_id,
+                scopes=scopes,
+                resource=resource,
+                expires_at=expires,
+                auth_time=auth_time,
             )
-        return OAuthToken(
+            for value, kind, scopes, expires in (
+                (access, _ACCESS, access_scopes, now + lifetimes.access_token),
+                (refresh, _REFRESH, refresh_scopes, refresh_expires),
+            )
+        ]
+        answer = OAuthToken(
             access_token=access,
-            expires_in=self.lifetimes.access_token,
-            scope=" ".join(scopes),
+            expires_in=lifetimes.access_token,
+            scope=" ".join(access_scopes),
             refresh_token=refresh,
         )
+        return answer, records
 
     # access tokens
     async def load_access_token(self, token: str) -> AccessToken | None:

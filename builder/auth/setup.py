@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from mcp.server.auth.handlers.metadata import MetadataHandler, ProtectedResourceMetadataHandler
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware, get_access_token
+from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import cors_middleware, create_auth_routes
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.context import ServerRequestContext
@@ -23,8 +24,9 @@ from builder.auth.consent import ConsentFlow
 from builder.auth.gate import BearerGate
 from builder.auth.limits import AuthLimits, BodyLimit, RateLimited, Unavailable, wrap_route
 from builder.auth.revoke import PublicClientRevocation
-from builder.auth.server import AuthorizationServer, Lifetimes
+from builder.auth.server import AuthorizationServer, CodeAttempts, Lifetimes
 from builder.connector.resolved import ResolvedConnector
+from builder.errors import GrantEnded, ToolCallError
 from builder.provider.client import UpstreamOAuth
 from builder.provider.grants import GrantCredentials, GrantManager
 from builder.routes import (
@@ -175,7 +177,10 @@ class OAuth:
         def revocation(app: ASGIApp) -> ASGIApp:
             return capped(PublicClientRevocation(app))
 
-        limited = {REGISTER_PATH: registration, TOKEN_PATH: capped, REVOKE_PATH: revocation}
+        def token(app: ASGIApp) -> ASGIApp:
+            return capped(CodeAttempts(app, self.server))
+
+        limited = {REGISTER_PATH: registration, TOKEN_PATH: token, REVOKE_PATH: revocation}
         sdk = [
             wrap_route(r, limited[path]) if (path := getattr(r, "path", "")) in limited else r
             for r in sdk
@@ -199,7 +204,20 @@ class OAuth:
             resource_metadata_url=self.resource_metadata_url,
             max_body_bytes=max_body_bytes,
             default_scopes=self.server.default_scopes,
+            upstream_ready=self._upstream_ready,
         )
+
+    async def _upstream_ready(self, token: AccessToken) -> bool:
+        grant = (token.claims or {}).get("grant")
+        if not isinstance(grant, str):
+            return True
+        try:
+            await self.grants.access_token(grant)
+        except GrantEnded:
+            return False
+        except ToolCallError:
+            return True  # a passing failure: the tool call reports it
+        return True
 
     def caller_for(self, ctx: ServerRequestContext[Any]) -> Caller:
         """The calling user's upstream credentials and granted scopes, from the token the

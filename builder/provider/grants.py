@@ -183,7 +183,10 @@ class GrantManager:
             ) from None
 
     async def end(self, grant_id: str, why: str) -> None:
-        logger.warning("grant ended", extra={"grant": grant_id[:8], "reason": why})
+        logger.warning(
+            "sign-in with the provider ended; the client must sign in again",
+            extra={"grant": grant_id[:8], "reason": why},
+        )
         await self.store.end_grant(grant_id)
 
     async def _active(self, grant_id: str) -> Grant:

@@ -61,7 +61,8 @@ class ServeOptions:
     public_url: str | None = None
     store: str | None = None
     dev: bool = False
-    token_ttl: int = 900
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    """Client tokens' lifetimes and the windows in which a repeated use is forgiven."""
     auth_limits: AuthLimits = field(default_factory=AuthLimits)
     dev_ca: str | None = None
     """With ``dev`` on loopback: a CA file to verify local metadata documents' TLS with."""
@@ -160,7 +161,7 @@ def open_connector(
             public_url=options.origin,
             store=store,
             cipher=cipher,
-            lifetimes=Lifetimes(access_token=options.token_ttl),
+            lifetimes=options.lifetimes,
             upstream_transport=provider_transport,
             metadata_fetcher=_metadata_fetcher(options),
         )

@@ -15,7 +15,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from builder.errors import ConfigError
 
-__all__ = ["Cipher", "generate_key", "load_or_create_dev_key", "new_token", "token_hash"]
+__all__ = [
+    "Cipher",
+    "generate_key",
+    "load_or_create_dev_key",
+    "new_token",
+    "open_answer",
+    "seal_answer",
+    "token_hash",
+]
 
 _VERSION = "v1"
 
@@ -33,6 +41,30 @@ def new_token(nbytes: int = 32) -> str:
 def token_hash(token: str) -> str:
     """What the store keeps of a client token: tokens are random, so plain SHA-256 suffices."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _answer_key(secret: str) -> AESGCM:
+    # Domain-separated from token_hash(), which the store keeps: the store alone cannot
+    # derive this key, only the holder of the code or refresh token it answers.
+    return AESGCM(hashlib.sha256(b"mcpbuild answer\0" + secret.encode()).digest())
+
+
+def seal_answer(secret: str, answer: str) -> str:
+    """``answer`` (a token response) encrypted under a key derived from ``secret`` (the code
+    or refresh token it answered), so it can be given again to whoever presents ``secret``
+    again, and to nobody who only reads the store."""
+    nonce = os.urandom(12)
+    sealed = _answer_key(secret).encrypt(nonce, answer.encode(), b"answer")
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def open_answer(secret: str, sealed: str) -> str | None:
+    """The answer :func:`seal_answer` sealed for ``secret``; None when it is not its key."""
+    try:
+        raw = base64.urlsafe_b64decode(sealed)
+        return _answer_key(secret).decrypt(raw[:12], raw[12:], b"answer").decode()
+    except (InvalidTag, binascii.Error, ValueError):
+        return None
 
 
 class Cipher:

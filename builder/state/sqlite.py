@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,11 +10,20 @@ import sqlite3
 import stat
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from builder.state.store import ClientLimitReached, CodeRecord, Grant, Pending, TokenRecord
+from builder.state.store import (
+    ClientLimitReached,
+    CodeRecord,
+    Grant,
+    Pending,
+    R,
+    Redemption,
+    TokenRecord,
+)
 
 __all__ = ["MAX_CLIENTS", "UNUSED_CLIENT_SECONDS", "SQLiteStore"]
 
@@ -110,19 +120,13 @@ class SQLiteStore:
 
     # clients
     async def save_client(self, client_id: str, info: dict[str, Any]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._make_room(client_id)
-                self._db.execute(
-                    "INSERT INTO clients (id, info, created) VALUES (?, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET info = excluded.info",
-                    (client_id, json.dumps(info), time.time()),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            self._make_room(client_id)
+            self._db.execute(
+                "INSERT INTO clients (id, info, created) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET info = excluded.info",
+                (client_id, json.dumps(info), time.time()),
+            )
 
     def _make_room(self, client_id: str) -> None:
         # Dropping the oldest unused registration, not refusing the new one: a flood then
@@ -193,28 +197,41 @@ class SQLiteStore:
             code.expires_at,
         )
 
-    async def take_code(self, code_hash: str) -> tuple[CodeRecord | None, bool]:
-        with self._lock:
-            first = self._db.execute(
-                "UPDATE codes SET used = 1 WHERE hash = ? AND used = 0 RETURNING data", (code_hash,)
+    async def get_code(self, code_hash: str) -> CodeRecord | None:
+        row = self._one("SELECT data FROM codes WHERE hash = ?", code_hash)
+        return CodeRecord(**json.loads(row[0])) if row else None
+
+    async def redeem_code(
+        self,
+        code_hash: str,
+        *,
+        issued: Sequence[TokenRecord],
+        answer: str,
+        window: float,
+        now: float,
+    ) -> Redemption[CodeRecord]:
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT data, used FROM codes WHERE hash = ?", (code_hash,)
             ).fetchone()
-            if first:
-                return CodeRecord(**json.loads(first[0])), True
-            again = self._db.execute(
-                "SELECT data FROM codes WHERE hash = ?", (code_hash,)
-            ).fetchone()
-        return (CodeRecord(**json.loads(again[0])), False) if again else (None, False)
+            if not row:
+                return Redemption("unknown")
+            record = CodeRecord(**json.loads(row[0]))
+            if not row[1]:
+                record.redeemed_at, record.answer = now, answer
+                record.issued_refresh = _refresh_hash(issued)
+                self._db.execute(
+                    "UPDATE codes SET used = 1, data = ? WHERE hash = ?",
+                    (json.dumps(asdict(record)), code_hash),
+                )
+                self._insert_tokens(issued)
+                return Redemption("first", record)
+            return self._again(record, record.redeemed_at, record.issued_refresh, window, now)
 
     # tokens
     async def save_token(self, token: TokenRecord) -> None:
-        self._run(
-            "INSERT INTO tokens VALUES (?, ?, ?, ?, ?)",
-            token.token_hash,
-            token.grant_id,
-            json.dumps(asdict(token)),
-            token.expires_at,
-            int(token.revoked),
-        )
+        with self._lock:
+            self._insert_tokens([token])
 
     async def get_token(self, token_hash: str) -> TokenRecord | None:
         cached = self._tokens.get(token_hash)
@@ -228,23 +245,73 @@ class SQLiteStore:
         _remember(self._tokens, token_hash, record)
         return record
 
-    async def take_refresh(self, token_hash: str) -> tuple[TokenRecord | None, bool]:
+    async def rotate_refresh(
+        self,
+        token_hash: str,
+        *,
+        issued: Sequence[TokenRecord],
+        answer: str,
+        window: float,
+        now: float,
+    ) -> Redemption[TokenRecord]:
         self._tokens.pop(token_hash, None)
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT data, revoked FROM tokens WHERE hash = ?", (token_hash,)
+            ).fetchone()
+            if not row:
+                return Redemption("unknown")
+            record = TokenRecord(**json.loads(row[0]))
+            if not row[1]:
+                record.revoked, record.rotated_at, record.answer = True, now, answer
+                record.successor = _refresh_hash(issued)
+                self._db.execute(
+                    "UPDATE tokens SET revoked = 1, data = ? WHERE hash = ?",
+                    (json.dumps(asdict(record)), token_hash),
+                )
+                self._insert_tokens(issued)
+                return Redemption("first", record)
+            record.revoked = True
+            if record.rotated_at is None:
+                return Redemption("ended", record)
+            return self._again(record, record.rotated_at, record.successor, window, now)
+
+    def _again(
+        self, record: R, used_at: float | None, successor: str | None, window: float, now: float
+    ) -> Redemption[R]:
+        """A second use: ``again`` while the window is open and what the first use issued
+        is still live; otherwise ``reused``. Called inside a transaction."""
+        age = now - used_at if used_at is not None else float("inf")
+        answer = record.answer
+        if age <= window and answer is not None and successor is not None:
+            live = self._db.execute(
+                "SELECT 1 FROM tokens WHERE hash = ? AND revoked = 0", (successor,)
+            ).fetchone()
+            if live:
+                return Redemption("again", record, answer, age)
+        return Redemption("reused", record, None, age)
+
+    def _insert_tokens(self, tokens: Sequence[TokenRecord]) -> None:
+        self._db.executemany(
+            "INSERT INTO tokens VALUES (?, ?, ?, ?, ?)",
+            [
+                (t.token_hash, t.grant_id, json.dumps(asdict(t)), t.expires_at, int(t.revoked))
+                for t in tokens
+            ],
+        )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction under the lock; BEGIN IMMEDIATE, so that another process
+        on the same file waits instead of reading a state this one is about to change."""
         with self._lock:
-            first = self._db.execute(
-                "UPDATE tokens SET revoked = 1 WHERE hash = ? AND revoked = 0 RETURNING data",
-                (token_hash,),
-            ).fetchone()
-            if first:
-                return TokenRecord(**json.loads(first[0])), True
-            again = self._db.execute(
-                "SELECT data FROM tokens WHERE hash = ?", (token_hash,)
-            ).fetchone()
-        if not again:
-            return None, False
-        record = TokenRecord(**json.loads(again[0]))
-        record.revoked = True
-        return record, False
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     async def revoke_token(self, token_hash: str) -> TokenRecord | None:
         self._tokens.pop(token_hash, None)
@@ -312,15 +379,9 @@ class SQLiteStore:
     async def end_grant(self, grant_id: str) -> None:
         self._grants.pop(grant_id, None)
         self._tokens.clear()  # rare: cheaper than finding the grant's tokens in the cache
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("UPDATE grants SET active = 0 WHERE id = ?", (grant_id,))
-                self._db.execute("UPDATE tokens SET revoked = 1 WHERE grant_id = ?", (grant_id,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            self._db.execute("UPDATE grants SET active = 0 WHERE id = ?", (grant_id,))
+            self._db.execute("UPDATE tokens SET revoked = 1 WHERE grant_id = ?", (grant_id,))
 
     async def cleanup(self, now: float) -> int:
         self._tokens.clear()
@@ -373,6 +434,10 @@ def _tighten(path: Path, *, warn: bool) -> None:
                 "store file was readable by others; now 0600",
                 extra={"path": str(path), "was": oct(mode)},
             )
+
+
+def _refresh_hash(tokens: Sequence[TokenRecord]) -> str | None:
+    return next((t.token_hash for t in tokens if t.kind == "refresh"), None)
 
 
 def _remember(cache: dict[str, Any], key: str, value: Any) -> None:

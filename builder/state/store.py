@@ -7,13 +7,22 @@ implements the same Protocol so that any replica can serve any request.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from builder.errors import ClientLimitReached
 
 # ClientLimitReached is defined in builder.errors, with the rest of the tree; re-exported here.
-__all__ = ["ClientLimitReached", "CodeRecord", "Grant", "Pending", "Store", "TokenRecord"]
+__all__ = [
+    "ClientLimitReached",
+    "CodeRecord",
+    "Grant",
+    "Pending",
+    "Redemption",
+    "Store",
+    "TokenRecord",
+]
 
 
 @dataclass
@@ -52,6 +61,12 @@ class CodeRecord:
     redirect_uri_explicit: bool
     code_challenge: str
     expires_at: float
+    redeemed_at: float | None = None
+    answer: str | None = None
+    """The token response it was redeemed for, sealed with a key derived from the code
+    (:func:`builder.state.crypto.seal_answer`): a client that posts it again gets it again."""
+    issued_refresh: str | None = None
+    """Hash of the refresh token issued for it."""
 
 
 @dataclass
@@ -66,6 +81,34 @@ class TokenRecord:
     resource: str | None
     expires_at: float | None
     revoked: bool = False
+    auth_time: float | None = None
+    """When the user signed in: a refresh token's absolute lifetime counts from here."""
+    rotated_at: float | None = None
+    """When this refresh token was exchanged for its successor (it is then revoked)."""
+    answer: str | None = None
+    """The token response it was rotated into, sealed with a key derived from it."""
+    successor: str | None = None
+    """Hash of the refresh token that replaced it."""
+
+
+R = TypeVar("R", CodeRecord, TokenRecord)
+
+
+@dataclass
+class Redemption(Generic[R]):
+    """What presenting a code or a refresh token came to, decided atomically by the store.
+
+    ``first``: its first use; the tokens issued with it are stored. ``again``: used before,
+    ``age`` seconds ago, within the window, and what it was redeemed for is still live:
+    ``answer`` is that response, sealed. ``reused``: used before, outside the window (or
+    its successor has moved on). ``ended``: revoked without being used (its grant ended or
+    it was revoked). ``unknown``: no such code or token.
+    """
+
+    outcome: Literal["first", "again", "reused", "ended", "unknown"]
+    record: R | None = None
+    answer: str | None = None
+    age: float = 0.0
 
 
 @dataclass
@@ -109,14 +152,36 @@ class Store(Protocol):
     async def delete_pending(self, pending_id: str) -> None: ...
 
     async def save_code(self, code: CodeRecord) -> None: ...
-    async def take_code(self, code_hash: str) -> tuple[CodeRecord | None, bool]:
-        """The code and whether this is its first use (a second use must revoke its grant)."""
+    async def get_code(self, code_hash: str) -> CodeRecord | None: ...
+    async def redeem_code(
+        self,
+        code_hash: str,
+        *,
+        issued: Sequence[TokenRecord],
+        answer: str,
+        window: float,
+        now: float,
+    ) -> Redemption[CodeRecord]:
+        """Mark the code used and store ``issued`` (the tokens in ``answer``), in one step,
+        if it is unused; otherwise say whether this is a use ``again`` within ``window``
+        seconds of the first, while the refresh token issued then is still active."""
         ...
 
     async def save_token(self, token: TokenRecord) -> None: ...
     async def get_token(self, token_hash: str) -> TokenRecord | None: ...
-    async def take_refresh(self, token_hash: str) -> tuple[TokenRecord | None, bool]:
-        """The refresh token, revoked by this call, and whether it was still active."""
+    async def rotate_refresh(
+        self,
+        token_hash: str,
+        *,
+        issued: Sequence[TokenRecord],
+        answer: str,
+        window: float,
+        now: float,
+    ) -> Redemption[TokenRecord]:
+        """Revoke the refresh token and store its successors ``issued`` (the tokens in
+        ``answer``), in one step, if it is active; otherwise say whether this is a use
+        ``again`` within ``window`` seconds of its rotation while its successor is still
+        active, a reuse, or a token whose grant ``ended``."""
         ...
 
     async def revoke_token(self, token_hash: str) -> TokenRecord | None: ...

@@ -11,7 +11,14 @@ import pytest
 
 from builder.auth.redirects import check_redirect_uri
 from builder.errors import ConfigError
-from builder.state.crypto import Cipher, generate_key, load_or_create_dev_key, token_hash
+from builder.state.crypto import (
+    Cipher,
+    generate_key,
+    load_or_create_dev_key,
+    open_answer,
+    seal_answer,
+    token_hash,
+)
 from builder.state.sqlite import SQLiteStore
 from builder.state.store import CodeRecord, Grant, TokenRecord
 
@@ -76,44 +83,112 @@ def _code(grant_id: str = "g1") -> CodeRecord:
     )
 
 
-async def test_code_is_single_use_even_under_concurrency(tmp_path: Path) -> None:
+def _tokens(prefix: str, grant_id: str = "g1") -> list[TokenRecord]:
+    return [
+        TokenRecord(
+            token_hash(f"{prefix}-{kind}"), kind, "c", grant_id, ["a"], None, time.time() + 60
+        )  # type: ignore[arg-type]
+        for kind in ("access", "refresh")
+    ]
+
+
+async def test_code_is_redeemed_once_even_under_concurrency(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     await store.save_code(_code())
-    results: list[bool] = []
+    outcomes: list[str] = []
 
-    async def take() -> None:
-        record, first = await store.take_code(token_hash("code"))
-        assert record is not None
-        results.append(first)
+    async def redeem(n: int) -> None:
+        result = await store.redeem_code(
+            token_hash("code"),
+            issued=_tokens(f"t{n}"),
+            answer=f"answer-{n}",
+            window=60,
+            now=time.time(),
+        )
+        assert result.record is not None
+        outcomes.append(f"{result.outcome}:{result.answer}")
 
     async with anyio.create_task_group() as tg:
-        for _ in range(10):
-            tg.start_soon(anyio.to_thread.run_sync, lambda: anyio.from_thread.run(take))
-    assert sorted(results) == [False] * 9 + [True]
-    assert await store.take_code(token_hash("unknown")) == (None, False)
+        for n in range(10):
+            tg.start_soon(anyio.to_thread.run_sync, lambda n=n: anyio.from_thread.run(redeem, n))
+    firsts = [o for o in outcomes if o.startswith("first")]
+    assert len(firsts) == 1
+    # Every later one is given what the first stored, and only the first's tokens exist.
+    stored = [n for n in range(10) if await store.get_token(token_hash(f"t{n}-refresh"))]
+    assert len(stored) == 1
+    winner = stored[0]
+    assert sorted(outcomes) == sorted(["first:None"] + [f"again:answer-{winner}"] * 9)
+    unknown = await store.redeem_code(token_hash("x"), issued=[], answer="", window=60, now=0)
+    assert unknown.outcome == "unknown"
 
 
-async def test_refresh_rotation_and_grant_end(tmp_path: Path) -> None:
+async def test_a_code_used_again_after_the_window_or_after_its_refresh_moved_on(
+    tmp_path: Path,
+) -> None:
     store = SQLiteStore(tmp_path / "s.db")
-    grant = Grant("g1", "c", ["a"], "enc-a", "enc-r", time.time() + 60)
-    await store.save_grant(grant)
-    for name, kind in (("access", "access"), ("refresh", "refresh")):
-        await store.save_token(
-            TokenRecord(token_hash(name), kind, "c", "g1", ["a"], None, time.time() + 60)  # type: ignore[arg-type]
-        )
-    record, first = await store.take_refresh(token_hash("refresh"))
-    assert record is not None
-    assert first
-    again, first_again = await store.take_refresh(token_hash("refresh"))
-    assert again is not None
-    assert not first_again
+    await store.save_code(_code())
+    now = time.time()
+    first = await store.redeem_code(
+        token_hash("code"), issued=_tokens("t"), answer="A", window=2, now=now
+    )
+    assert first.outcome == "first"
+    inside = await store.redeem_code(
+        token_hash("code"), issued=_tokens("u"), answer="B", window=2, now=now + 1
+    )
+    assert (inside.outcome, inside.answer, inside.age) == ("again", "A", 1)
+    assert await store.get_token(token_hash("u-refresh")) is None
+    late = await store.redeem_code(token_hash("code"), issued=[], answer="", window=2, now=now + 3)
+    assert late.outcome == "reused"
+    await store.revoke_token(token_hash("t-refresh"))
+    moved = await store.redeem_code(token_hash("code"), issued=[], answer="", window=2, now=now + 1)
+    assert moved.outcome == "reused"
+
+
+async def test_refresh_rotation_again_reuse_and_grant_end(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.save_grant(Grant("g1", "c", ["a"], "enc-a", "enc-r", time.time() + 60))
+    for record in _tokens("r0"):
+        await store.save_token(record)
+    now = time.time()
+    old = token_hash("r0-refresh")
+    first = await store.rotate_refresh(old, issued=_tokens("r1"), answer="A1", window=30, now=now)
+    assert first.outcome == "first"
+    rotated = await store.get_token(old)
+    assert rotated is not None
+    assert rotated.revoked
+    assert rotated.rotated_at == now
+    again = await store.rotate_refresh(old, issued=_tokens("x"), answer="X", window=30, now=now + 5)
+    assert (again.outcome, again.answer) == ("again", "A1")
+    assert await store.get_token(token_hash("x-refresh")) is None
+    late = await store.rotate_refresh(old, issued=[], answer="", window=30, now=now + 31)
+    assert late.outcome == "reused"
+    # Once the successor is rotated in turn, the first token's window is closed.
+    await store.rotate_refresh(
+        token_hash("r1-refresh"), issued=_tokens("r2"), answer="A2", window=30, now=now + 6
+    )
+    after = await store.rotate_refresh(old, issued=[], answer="", window=30, now=now + 7)
+    assert after.outcome == "reused"
     await store.end_grant("g1")
     ended = await store.get_grant("g1")
     assert ended is not None
     assert not ended.active
-    access = await store.get_token(token_hash("access"))
+    access = await store.get_token(token_hash("r2-access"))
     assert access is not None
     assert access.revoked
+    never_rotated = await store.rotate_refresh(
+        token_hash("r2-refresh"), issued=[], answer="", window=30, now=now + 8
+    )
+    assert never_rotated.outcome == "ended"
+
+
+async def test_answers_open_only_with_the_secret_they_answer() -> None:
+    sealed = seal_answer("the-code", '{"access_token": "t"}')
+    assert "access_token" not in sealed
+    assert open_answer("the-code", sealed) == '{"access_token": "t"}'
+    assert open_answer("another-code", sealed) is None
+    assert open_answer("the-code", "not base64 at all!") is None
+    # The store keeps token_hash(code); that is not the key.
+    assert open_answer(token_hash("the-code"), sealed) is None
 
 
 async def test_grant_tokens_compare_and_set(tmp_path: Path) -> None:
