@@ -189,6 +189,22 @@ async def test_rotated_refresh_token_sent_again_after_the_interval_ends_the_gran
     assert stolen[-1]["level"] == "warning"
 
 
+async def test_rotated_refresh_token_from_another_client_is_theft_even_within_the_interval(
+    served: Served, raw: RawClient
+) -> None:
+    tokens = await signed_in(raw)
+    rotated = await refresh(raw, tokens["refresh_token"])
+    assert rotated.status_code == 200
+    thief = RawClient(served.base, raw.http)
+    assert (await thief.register()).status_code == 201
+    stolen = await thief.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+    assert stolen.status_code == 400
+    assert stolen.json()["error"] == "invalid_grant"
+    assert "access_token" not in stolen.text
+    # The owner's newest tokens went with the grant.
+    assert not await works(served, raw, rotated.json()["access_token"])
+
+
 async def test_two_concurrent_refreshes_get_one_answer_and_cause_one_upstream_refresh(
     served: Served, raw: RawClient
 ) -> None:
