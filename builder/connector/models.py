@@ -18,6 +18,10 @@ __all__ = [
     "HTTP_METHODS",
     "PARAM_LOCATIONS",
     "Connector",
+    "ErrorWhen",
+    "FilePart",
+    "GraphQL",
+    "Pagination",
     "Param",
     "Provider",
     "Request",
@@ -26,7 +30,7 @@ __all__ = [
     "Tool",
 ]
 
-PARAM_LOCATIONS = ("path", "query", "header", "body")
+PARAM_LOCATIONS = ("path", "query", "header", "body", "variable")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
@@ -72,6 +76,41 @@ class Schema(_Model):
         description="Schemas of an object's properties.",
         examples=[{"email": {"type": "string"}}],
     )
+    required: bool | None = Field(
+        default=None,
+        description="For an entry of `properties`: the object must have it. Default: optional.",
+        examples=[True],
+    )
+    one_of: list[Schema] | None = Field(
+        default=None,
+        description="The value matches exactly one of these schemas (JSON Schema `oneOf`).",
+        examples=[[{"type": "object", "properties": {"date": {"type": "string"}}}]],
+    )
+    additional_properties: bool | None = Field(
+        default=None,
+        description="For an object: whether keys beyond `properties` are allowed (default: yes).",
+        examples=[True],
+    )
+
+
+class FilePart(_Model):
+    """How a base64 argument is sent as a file in a multipart body."""
+
+    filename: str | None = Field(
+        default=None,
+        description="The file name sent; default: the param's name.",
+        examples=["report.pdf"],
+    )
+    filename_param: str | None = Field(
+        default=None,
+        description="Another param whose value is the file name (it is then not sent itself).",
+        examples=["name"],
+    )
+    media_type: str = Field(
+        default="application/octet-stream",
+        description="The file's media type.",
+        examples=["image/png"],
+    )
 
 
 class Param(_Model):
@@ -80,13 +119,15 @@ class Param(_Model):
     type: JsonType = Field(
         description="JSON Schema type of the argument.", examples=["string", "integer"]
     )
-    in_: Literal["path", "query", "header", "body"] = Field(
+    in_: Literal["path", "query", "header", "body", "variable"] = Field(
         alias="in",
         description=(
             "Where the argument goes: a `{name}` placeholder of the path (percent-encoded as "
-            "one segment), the query string, a request header, or a key of the request body."
+            "one segment), the query string, a request header, a key of the request body "
+            "(`api_name` may be a dotted path, `filter.value`), or a variable of the tool's "
+            "GraphQL document (`request.graphql`)."
         ),
-        examples=["query"],
+        examples=["query", "body", "variable"],
     )
     description: str | None = Field(
         default=None,
@@ -103,8 +144,11 @@ class Param(_Model):
     )
     api_name: str | None = Field(
         default=None,
-        description="Name of the query key, header or body key upstream, when it differs.",
-        examples=["per_page", "X-Api-Version"],
+        description=(
+            "Name of the query key, header, body key or GraphQL variable upstream, when it "
+            "differs. For `in: body` (JSON) a dotted path puts the value in a nested object."
+        ),
+        examples=["per_page", "X-Api-Version", "filter.value"],
     )
     enum: list[Any] | None = Field(
         default=None, description="The allowed values.", examples=[["open", "closed", "all"]]
@@ -147,12 +191,53 @@ class Param(_Model):
         ),
         examples=[False],
     )
+    one_of: list[Schema] | None = Field(
+        default=None,
+        description="The argument matches exactly one of these schemas (JSON Schema `oneOf`).",
+        examples=[[{"type": "string"}, {"type": "integer"}]],
+    )
+    additional_properties: bool | None = Field(
+        default=None,
+        description="For an object: whether keys beyond `properties` are allowed (default: yes).",
+        examples=[True],
+    )
+    spread: bool = Field(
+        default=False,
+        description=(
+            "For an `in: body` object: its keys become keys of the body itself, next to the "
+            "other body params and `request.body` (a record's fields, as Salesforce takes them)."
+        ),
+        examples=[True],
+    )
+    file: FilePart | None = Field(
+        default=None,
+        description=(
+            "With `body_format: multipart`: the argument is a file's content in base64, sent as "
+            "a file part."
+        ),
+        examples=[{"filename_param": "name", "media_type": "application/pdf"}],
+    )
 
     @property
     def is_required(self) -> bool:
         if self.required is not None:
             return self.required
         return "default" not in self.model_fields_set
+
+
+class GraphQL(_Model):
+    """A GraphQL operation: the document is fixed, the variables come from params."""
+
+    query: str = Field(
+        min_length=1,
+        description="The GraphQL document; `validate` parses it and checks its variables.",
+        examples=["query Issues($first: Int) { issues(first: $first) { nodes { id } } }"],
+    )
+    operation_name: str | None = Field(
+        default=None,
+        description="Which operation of the document to run, when it has several.",
+        examples=["Issues"],
+    )
 
 
 class Request(_Model):
@@ -175,8 +260,44 @@ class Request(_Model):
         description="Static query parameters sent with this request.",
         examples=[{"sort": "updated"}],
     )
-    body_format: Literal["json", "form"] = Field(
-        default="json", description="How `in: body` params are encoded.", examples=["form"]
+    body_format: Literal["json", "form", "multipart"] = Field(
+        default="json",
+        description="How the body is encoded: JSON, a URL-encoded form, or multipart/form-data.",
+        examples=["form", "multipart"],
+    )
+    body: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Fixed body content sent with every call; `in: body` params are put into it at "
+            "their `api_name` (a dotted path reaches into nested objects)."
+        ),
+        examples=[{"filter": {"property": "object", "value": "page"}}],
+    )
+    graphql: GraphQL | None = Field(
+        default=None,
+        description=(
+            "Make this a GraphQL call: the document is sent with `in: variable` params as "
+            "its variables, and a response with `errors` is a tool error."
+        ),
+        examples=[
+            {
+                "query": "query Issue($id: String!) { issue(id: $id) { title } }",
+            }
+        ],
+    )
+
+
+class ErrorWhen(_Model):
+    """A successful HTTP answer that is really an error (Slack's `ok: false`)."""
+
+    when: str = Field(
+        description="JMESPath over the JSON body; a true result makes the answer a tool error.",
+        examples=["ok == `false`"],
+    )
+    message: str | None = Field(
+        default=None,
+        description="JMESPath of the API's own error message in the body.",
+        examples=["error"],
     )
 
 
@@ -202,6 +323,78 @@ class Response(_Model):
             "as `outputSchema` and returns `structuredContent`."
         ),
         examples=[{"type": "object", "properties": {"ids": {"type": "array"}}}],
+    )
+    error: ErrorWhen | None = Field(
+        default=None,
+        description="When a 2xx JSON answer is an error after all, and where its message is.",
+        examples=[{"when": "ok == `false`", "message": "error"}],
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=64,
+        le=2_500_000,
+        description=(
+            "Budget of the result in estimated tokens (4 bytes each), instead of `max_bytes`: "
+            "lists and long strings are trimmed to fit, and the result says what was cut."
+        ),
+        examples=[10000],
+    )
+
+
+class Pagination(_Model):
+    """How a tool's results come in pages, and how the next one is asked for."""
+
+    style: Literal["link", "cursor", "page", "offset"] = Field(
+        description=(
+            "`link`: the next page's URL is in the `Link` header (RFC 8288, GitHub); `cursor`: "
+            "the body holds a cursor to send in `cursor_param` (Notion, Slack, HubSpot, GraphQL "
+            "`pageInfo`); `page`: `page_param` counts pages; `offset`: `offset_param` counts items."
+        ),
+        examples=["cursor"],
+    )
+    next: str | None = Field(
+        default=None,
+        description="`cursor`: JMESPath of the next cursor in the body; empty or null: last page.",
+        examples=["next_cursor", "response_metadata.next_cursor", "paging.next.after"],
+    )
+    has_more: str | None = Field(
+        default=None,
+        description="JMESPath that is false on the last page, where the API says so.",
+        examples=["has_more", "data.issues.pageInfo.hasNextPage"],
+    )
+    cursor_param: str | None = Field(
+        default=None,
+        description=(
+            "`cursor`: the param the cursor is sent in. `link`: the name of the argument "
+            "that carries the next page's handle (default `cursor`)."
+        ),
+        examples=["start_cursor", "after"],
+    )
+    page_param: str | None = Field(
+        default=None, description="`page`: the param that numbers pages.", examples=["page"]
+    )
+    offset_param: str | None = Field(
+        default=None, description="`offset`: the param that counts items.", examples=["offset"]
+    )
+    start: int | None = Field(
+        default=None,
+        description="`page`/`offset`: the first page's number or offset (default 1 and 0).",
+        examples=[1],
+    )
+    auto: bool = Field(
+        default=False,
+        description=(
+            "Fetch pages until the last one, `max_pages` or `max_items`, and return them joined "
+            "(each page's selected result must be a list). Default: one page per call, with the "
+            "argument to pass for the next."
+        ),
+        examples=[True],
+    )
+    max_pages: int = Field(
+        default=5, ge=1, le=100, description="`auto`: most pages fetched per call.", examples=[10]
+    )
+    max_items: int | None = Field(
+        default=None, ge=1, description="`auto`: most items returned per call.", examples=[200]
     )
 
 
@@ -237,6 +430,11 @@ class Tool(_Model):
         default_factory=lambda: Response(),
         description="How the response is shaped.",
         examples=[{"select": "[].{number: number, title: title}"}],
+    )
+    pagination: Pagination | None = Field(
+        default=None,
+        description="How results come in pages; the result always says whether more remain.",
+        examples=[{"style": "cursor", "next": "next_cursor", "cursor_param": "start_cursor"}],
     )
     read_only: bool | None = Field(
         default=None,
