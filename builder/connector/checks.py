@@ -21,6 +21,7 @@ import jmespath.functions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from builder.connector import checks_requests
 from builder.connector.models import (
     API,
     ENV_REF,
@@ -28,6 +29,8 @@ from builder.connector.models import (
     Connector,
     Param,
     Provider,
+    Response,
+    Schema,
     Tool,
 )
 from builder.connector.params import param_schema
@@ -39,6 +42,7 @@ __all__ = [
     "Severity",
     "check_api",
     "check_connector",
+    "check_jmespath",
     "check_provider",
     "check_tool",
     "check_url",
@@ -51,6 +55,14 @@ _HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
 )
+# Headers that carry credentials: a tool argument (chosen by the model) never sets them.
+_CREDENTIAL_HEADERS = {
+    "authorization": (
+        "the Authorization header is mcpbuild's: it carries the signed-in user's token"
+    ),
+    "proxy-authorization": "the Proxy-Authorization header carries a proxy's credentials",
+    "cookie": "the Cookie header carries the user's session",
+}
 _PARAM_NAME = re.compile(PARAM_NAME_PATTERN)
 # name -> signature, e.g. {"length": {"signature": ({"types": [...]},)}}
 _JMESPATH_FUNCTIONS: dict[str, Any] = jmespath.functions.Functions.FUNCTION_TABLE
@@ -253,29 +265,48 @@ def check_tool(tool: Tool, at: Path, declared_scopes: set[str] | None) -> Iterat
         yield Found(
             (*at, "destructive"), "a tool cannot be both read_only and destructive", "annotations"
         )
-    if tool.response.select is not None:
-        yield from _check_select(tool.response.select, (*at, "response", "select"))
-    schema = tool.response.output_schema
+    yield from checks_requests.check_requests(tool, at)
+    yield from _check_response(tool.response, (*at, "response"))
+
+
+def _check_response(response: Response, at: Path) -> Iterator[Found]:
+    if response.select is not None:
+        yield from check_jmespath(response.select, (*at, "select"))
+    if response.error is not None:
+        yield from check_jmespath(response.error.when, (*at, "error", "when"))
+        if response.error.message is not None:
+            yield from check_jmespath(response.error.message, (*at, "error", "message"))
+    if response.max_tokens is not None and "max_bytes" in response.model_fields_set:
+        yield Found(
+            (*at, "max_tokens"),
+            f"expected max_tokens or max_bytes, got both (max_tokens {response.max_tokens}, "
+            f"max_bytes {response.max_bytes}); max_tokens replaces max_bytes as the result's "
+            "budget, so keep one",
+            "response_budget",
+        )
+    schema = response.output_schema
     if schema is not None:
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
             yield Found(
-                (*at, "response", "output_schema"),
+                (*at, "output_schema"),
                 f"expected a valid JSON Schema: {exc.message}",
                 "output_schema",
             )
         else:
             if schema.get("type") != "object":
                 yield Found(
-                    (*at, "response", "output_schema"),
+                    (*at, "output_schema"),
                     f"expected a schema of type object (MCP outputSchema), got type "
                     f"{schema.get('type')!r}",
                     "output_schema",
                 )
 
 
-def _check_select(select: str, where: Path) -> Iterator[Found]:
+def check_jmespath(select: str, where: Path) -> Iterator[Found]:
+    """The problems of a JMESPath expression: syntax (with the column), and what compiling
+    does not catch (unknown functions, argument counts, a zero slice step)."""
     try:
         parsed = jmespath.compile(select).parsed
     except jmespath.exceptions.JMESPathError as exc:
@@ -412,10 +443,20 @@ def _check_param(tool: Tool, name: str, param: Param, where: Path) -> Iterator[F
                 "header_name",
                 param.api_name is None,
             )
-    if tool.request.body_format == "form" and param.in_ == "body" and param.type == "object":
+        reason = _CREDENTIAL_HEADERS.get(header.lower())
+        if reason is not None:
+            yield Found(
+                (*where, "api_name") if param.api_name else where,
+                f"expected a header a tool argument may set, got '{header}': {reason}",
+                "credential_header",
+                param.api_name is None,
+            )
+    body_format = tool.request.body_format
+    if body_format != "json" and param.in_ == "body" and param.type == "object":
+        kind = "form-encoded" if body_format == "form" else "multipart"
         yield Found(
             (*where, "type"),
-            "expected a scalar or array type for a form-encoded body, got 'object'",
+            f"expected a scalar or array type for a {kind} body, got 'object'",
             "param_type",
         )
     if param.minimum is not None and param.maximum is not None and param.minimum > param.maximum:
@@ -438,6 +479,7 @@ def _check_param(tool: Tool, name: str, param: Param, where: Path) -> Iterator[F
             f"pattern, min_length and max_length apply to strings, not to type '{param.type}'",
             "param_constraint",
         )
+    yield from _check_schema_parts(param, where)
     schema = param_schema(param)
     validator = Draft202012Validator(schema)
     if param.enum is not None:
@@ -459,6 +501,39 @@ def _check_param(tool: Tool, name: str, param: Param, where: Path) -> Iterator[F
             break
 
 
+def _check_schema_parts(node: Param | Schema, where: Path) -> Iterator[Found]:
+    """The nested schemas of a param: ``required`` only on an entry of ``properties``,
+    ``one_of`` not empty, ``additional_properties`` only on an object."""
+    if node.one_of is not None and not node.one_of:
+        yield Found(
+            (*where, "one_of"),
+            "expected at least one schema in one_of, got an empty list",
+            "one_of",
+        )
+    if node.additional_properties is not None and node.type != "object":
+        yield Found(
+            (*where, "additional_properties"),
+            f"additional_properties applies to type object, not to type '{node.type}'",
+            "param_constraint",
+        )
+    nested: list[tuple[Schema, Path, str | None]] = []
+    if node.items is not None:
+        nested.append((node.items, (*where, "items"), "an items schema"))
+    for key, prop in (node.properties or {}).items():
+        nested.append((prop, (*where, "properties", key), None))
+    for k, alt in enumerate(node.one_of or ()):
+        nested.append((alt, (*where, "one_of", k), "a one_of entry"))
+    for schema, here, context in nested:
+        if context is not None and schema.required is not None:
+            yield Found(
+                (*here, "required"),
+                f"expected required only on an entry of properties (the object must have "
+                f"it), got it on {context}",
+                "schema_required",
+            )
+        yield from _check_schema_parts(schema, here)
+
+
 def check_url(value: str, where: Path) -> Iterator[Found]:
     """The problems of a URL field: absolute, https (http only on loopback), no
     credentials; a ``${VAR}`` in it is checked after resolution, by its reader."""
@@ -467,7 +542,12 @@ def check_url(value: str, where: Path) -> Iterator[Found]:
     yield from _check_refs(value, where)
     if ENV_REF.search(value):
         return
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (parses the port: out of range or not a number raises)
+    except ValueError as exc:
+        yield Found(where, f"expected an absolute https URL, got '{value}' ({exc})", "url")
+        return
     if parts.scheme not in ("https", "http") or not parts.hostname:
         yield Found(where, f"expected an absolute https URL, got '{value}'", "url")
         return

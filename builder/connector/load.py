@@ -7,6 +7,7 @@ not do what its author meant) come back beside the connector from :func:`load_wi
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from builder.connector.models import (
     Provider,
     Tool,
 )
-from builder.connector.source import Located, Path, load_yaml, read_spec_text
+from builder.connector.source import Located, Path, Position, load_yaml, read_spec_text
 from builder.errors import SpecError, SpecIssue
 
 __all__ = [
@@ -104,7 +105,7 @@ def load_with_warnings(filename: str) -> Loaded:
 
 def load_text_with_warnings(text: str, filename: str = "<string>") -> Loaded:
     """Like :func:`load_connector_text`, and keep the warnings."""
-    located = load_yaml(text, filename)
+    located = _load_yaml(text, filename)
     if not isinstance(located.data, dict):
         raise SpecError.single(
             filename,
@@ -116,7 +117,7 @@ def load_text_with_warnings(text: str, filename: str = "<string>") -> Loaded:
     try:
         connector = Connector.model_validate(located.data)
     except ValidationError as exc:
-        issues.extend(_issue(err, located, filename) for err in exc.errors())
+        issues.extend(_issue(err, located, filename, text) for err in exc.errors())
         issues.extend(_checks_despite(located, filename))
         raise SpecError(_dedupe(issues)) from None
     warnings: list[SpecWarning] = []
@@ -180,7 +181,7 @@ def _dedupe(issues: list[SpecIssue]) -> list[SpecIssue]:
     return out
 
 
-def _issue(err: Any, located: Located, filename: str) -> SpecIssue:
+def _issue(err: Any, located: Located, filename: str, text: str = "") -> SpecIssue:
     loc: Path = tuple(p for p in err["loc"] if isinstance(p, str | int))
     kind = err["type"]
     got = _got(err.get("input"), loc)
@@ -192,11 +193,16 @@ def _issue(err: Any, located: Located, filename: str) -> SpecIssue:
         allowed = _fields_at(loc[:-1])
         message = f"unknown field '{loc[-1]}'"
         near = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        pos = located.position(loc, key=True)
         if near:
             message += f"; did you mean '{near[0]}'?"
+        elif err.get("input") is None and _after_flow_comma(text, pos):
+            message += (
+                "; inside {...} an unquoted ', ' ends a value: if this belongs to the value "
+                "before it, quote that value"
+            )
         elif allowed:
             message += f"; expected one of {', '.join(sorted(allowed))}"
-        pos = located.position(loc, key=True)
     elif kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace(" or ", ", ").replace("'", "")
         message = f"expected one of {expected}, got {got}"
@@ -288,3 +294,123 @@ def _unwrap(annotation: Any) -> Any:
                 return annotation
         else:
             return annotation
+
+
+# -- YAML syntax errors new authors make, explained --------------------------------------
+
+_RESERVED_STARTS = "@`%"
+
+
+def _load_yaml(text: str, filename: str) -> Located:
+    """:func:`load_yaml`, with the parser's message for the commonest mistakes replaced by
+    what to do about them."""
+    try:
+        return load_yaml(text, filename)
+    except SpecError as exc:
+        if len(exc.issues) != 1 or exc.issues[0].code != "yaml":
+            raise
+        issue = exc.issues[0]
+        if issue.position is None or not issue.message.startswith("invalid YAML: "):
+            raise
+        hint = _yaml_hint(text, issue.position, issue.message.removeprefix("invalid YAML: "))
+        if hint is None:
+            raise
+        raise SpecError.single(
+            filename, issue.position, f"invalid YAML: {hint}", code="yaml"
+        ) from None
+
+
+def _yaml_hint(text: str, pos: Position, problem: str) -> str | None:
+    """What to do about the YAML error ``problem`` at ``pos``, or None to keep the parser's
+    words. Both parsers (libyaml and PyYAML's own) word their errors differently, so this
+    goes by the character at the error more than by the message."""
+    lines = text.splitlines()
+    if not 0 < pos.line <= len(lines):
+        return None
+    line = lines[pos.line - 1]
+    i = pos.column - 1
+    char = line[i] if i < len(line) else ""
+    before = line[:i]
+    if char == "\t" or ("tab" in problem and "\t" in line):
+        if before.strip() == "":
+            return "tabs are not allowed for indentation in YAML; use spaces"
+        return "a tab cannot start a YAML value; use spaces"
+    if char and char in _RESERVED_STARTS and "cannot start any token" in problem:
+        value = _reserved_value(line, i)
+        return (
+            f"quote this value: a plain YAML value cannot start with '{char}'; "
+            f"write {_quoted(value)}"
+        )
+    if "mapping values are not allowed" in problem:
+        key, value = _block_value(line)
+        if value:
+            return (
+                "quote this value: it contains ': ', which YAML reads as the start of a "
+                f"mapping; write {key}{_quoted(value)}"
+            )
+        return "quote this value: it contains ': ', which YAML reads as the start of a mapping"
+    flow = "',' or '}'" in problem or "',' or ']'" in problem
+    if char == ":" and flow:
+        value = _flow_value(line, i)
+        example = "" if any(c in value for c in "{}[]") else f"; write {_quoted(value)}"
+        return (
+            "quote this value: inside {...} or [...] an unquoted ': ' starts another key and "
+            f"an unquoted ', ' ends the value{example}"
+        )
+    if char == "," and "node content" in problem:
+        return "a ',' with no value before it: remove it, or quote the value that holds it"
+    closed = before.rstrip()
+    if char and closed[-1:] in ("'", '"') and closed != before:
+        return "quote the whole value: text follows its closing quote"
+    if char == "," and closed.endswith(("}", "]")) and ("key" in problem or "end" in problem):
+        key, value = _block_value(line)
+        return (
+            "quote this value: a value starting with '{' or '[' is a YAML mapping or list, "
+            f"which ends at its closing bracket; write {key}{_quoted(value)}"
+        )
+    return None
+
+
+def _block_value(line: str) -> tuple[str, str]:
+    """``("description: ", "Note: this")`` for the line ``description: Note: this``: the
+    key part (with a leading ``- ``) and the value after the first ``: ``."""
+    match = re.match(r"^(\s*(?:-\s+)*[^\s:#][^:]*?:\s+)(.*?)\s*$", line)
+    if match is None:
+        return "", line.strip()
+    return match.group(1).lstrip(), match.group(2)
+
+
+def _reserved_value(line: str, start: int) -> str:
+    """The value starting at ``start`` with a reserved character, as far as it goes."""
+    rest = line[start:]
+    if rest.startswith("`"):
+        end = rest.find("`", 1)
+        if end > 0 and any(c in line[:start] for c in "{["):
+            return rest[: end + 1]
+    if any(c in line[:start] for c in "{["):
+        return re.split(r"\s*[,}\]]", rest, maxsplit=1)[0]
+    return rest.rstrip()
+
+
+def _flow_value(line: str, colon: int) -> str:
+    """The value inside ``{...}`` that holds the ``:`` at ``colon``."""
+    start = max(line.rfind(c, 0, colon) for c in ",{[")
+    key_end = line.find(": ", start + 1, colon)
+    begin = key_end + 2 if key_end >= 0 else start + 1
+    ends = [e for e in (line.find(c, colon) for c in ",}]") if e >= 0]
+    return line[begin : min(ends) if ends else len(line)].strip()
+
+
+def _quoted(value: str) -> str:
+    if '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _after_flow_comma(text: str, pos: Position) -> bool:
+    """Whether the key at ``pos`` follows a ``,`` inside ``{...}`` on its line."""
+    lines = text.splitlines()
+    if not text or not 0 < pos.line <= len(lines):
+        return False
+    before = lines[pos.line - 1][: pos.column - 1]
+    return before.rstrip().endswith(",") and "{" in before

@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from builder.connector.models import Tool
+from builder.connector.models import Param, Tool
 from builder.connector.params import input_schema
 from builder.errors import ArgumentError
 
@@ -54,8 +54,11 @@ class ArgumentChecker:
         value: Any = error.instance
         limit: Any = error.validator_value
         if kind == "required":
-            missing = [n for n in self.schema.get("required", []) if n not in (value or {})]
-            return f"missing required argument '{missing[0] if missing else '?'}'"
+            missing = [n for n in limit if n not in (value or {})]
+            name = missing[0] if missing else "?"
+            if error.path:
+                return f"{where}: missing required key '{name}'"
+            return f"missing required argument '{name}'"
         if kind == "additionalProperties":
             known = list(self.schema["properties"])
             unknown = [k for k in value if k not in known]
@@ -119,20 +122,60 @@ def _show(value: Any) -> str:
 
 
 def parse_cli_arguments(tool: Tool, pairs: list[str]) -> dict[str, Any]:
-    """``k=v`` pairs from a command line, each value read as the param's type says
-    (numbers, true/false, JSON for arrays and objects); checking comes later."""
+    """``k=v`` pairs from a command line, each value read as the param's type says; checking
+    comes later, against the input schema.
+
+    Numbers and true/false are converted. An array takes JSON when the value starts with
+    ``[``, and otherwise comma-separated items (``--arg ids=a,b``), each read as the items'
+    type; repeating the pair (``--arg ids=a --arg ids=b``) appends. An object takes JSON.
+    """
     out: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep:
             raise ArgumentError(f"--arg: expected NAME=VALUE, got {pair!r}")
         param = tool.params.get(name)
-        kind = param.type if param is not None else "string"
-        out[name] = _read(kind, text)
+        if param is not None and param.type == "array":
+            items = _read_array(name, param, text)
+            previous = out.get(name)
+            out[name] = [*previous, *items] if isinstance(previous, list) else items
+        elif param is not None and param.type == "object":
+            out[name] = _read_object(name, param, text)
+        else:
+            out[name] = _read(param.type if param is not None else "string", text)
     return out
 
 
+def _read_array(name: str, param: Param, text: str) -> list[Any]:
+    if text.lstrip().startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ArgumentError(
+                f"argument '{name}': expected a JSON array (a value starting with '['), got "
+                f"{_show(text)}; or give comma-separated items, e.g. --arg {name}=a,b"
+            ) from None
+        return list(value)  # JSON starting with "[" is an array
+    if text == "":
+        return []
+    kind = param.items.type if param.items is not None else "string"
+    return [_read(kind, item if kind == "string" else item.strip()) for item in text.split(",")]
+
+
+def _read_object(name: str, param: Param, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        if param.one_of:
+            return text  # an alternative may take it as it is: the schema check decides
+        raise ArgumentError(
+            f"argument '{name}': expected a JSON object, e.g. --arg {name}='{{\"k\": 1}}'"
+        ) from None
+
+
 def _read(kind: str, text: str) -> Any:
+    """``text`` as a value of JSON type ``kind``, or as it is when it is not one (the schema
+    check then names the argument and what it expected)."""
     try:
         if kind == "integer":
             return int(text)
@@ -143,5 +186,5 @@ def _read(kind: str, text: str) -> Any:
         if kind in ("array", "object"):
             return json.loads(text)
     except ValueError:
-        return text  # the schema check names the argument and what it expected
+        return text
     return text

@@ -22,6 +22,9 @@ __all__ = [
 ]
 
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamResponse:
     """What came back: status, headers (lower-case names) and at most ``read_limit`` bytes."""
@@ -43,6 +46,26 @@ async def _read(chunks: AsyncIterator[bytes], limit: int) -> tuple[bytes, bool]:
         if size > limit:
             return b"".join(parts)[:limit], True
     return b"".join(parts), False
+
+
+def _body_headers(request: OutgoingRequest) -> tuple[Mapping[str, str], tuple[str, ...]]:
+    """The headers to send, and the automatic ones aiohttp must not add.
+
+    Without a body there is no content to describe: no ``Content-Type`` (aiohttp would add
+    ``application/octet-stream`` to a POST, PUT or PATCH, and a static one from the spec
+    describes nothing), and ``Content-Length: 0`` where the method expects content, as
+    servers that answer 411 Length Required want.
+    """
+    if request.body:
+        return request.headers, ()
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if name.lower() not in ("content-type", "content-length")
+    }
+    if request.method in _BODY_METHODS:
+        headers["Content-Length"] = "0"
+    return headers, ("Content-Type",)
 
 
 class UpstreamClient(Protocol):
@@ -84,12 +107,14 @@ class AiohttpUpstream:
         url = request.url
         if request.query:
             url += "?" + urlencode(request.query)
+        headers, skip = _body_headers(request)
         try:
             async with self._get_session().request(
                 request.method,
                 yarl.URL(url, encoded=True),
-                headers=request.headers,
-                data=request.body,
+                headers=headers,
+                data=request.body or None,
+                skip_auto_headers=skip,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from builder.connector import load_connector_text
-from builder.connector.checks import RESERVED_AUTHORIZE_PARAMS
+from builder.connector.checks import RESERVED_AUTHORIZE_PARAMS, check_url
 from builder.connector.load import load_text_with_warnings
 from builder.errors import SpecError
 
@@ -149,3 +149,14 @@ def test_warnings_do_not_make_a_spec_invalid_and_errors_stay_errors() -> None:
     load_connector_text(provider_spec())
     errors = errors_of(provider_spec(tool_scopes="[nope]"))
     assert all("warning:" not in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("https://[accounts.example.com/auth", "Invalid IPv6 URL"), ("https://a.com:99999/x", "Port")],
+)
+def test_a_url_the_parser_refuses_is_a_spec_error_not_a_crash(url: str, reason: str) -> None:
+    found = list(check_url(url, ("provider", "authorization_url")))
+    assert len(found) == 1
+    assert found[0].message.startswith(f"expected an absolute https URL, got '{url}' (")
+    assert reason in found[0].message

@@ -1,0 +1,670 @@
+"""Semantic checks of what a tool sends and how it pages: the request body (fixed content,
+dotted ``api_name`` paths, ``spread``, multipart files), the GraphQL operation and its
+variables, and ``pagination``.
+
+Called from :func:`builder.connector.checks.check_tool`; each check yields
+:class:`~builder.connector.checks.Found` with the field path it concerns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import graphql
+from graphql.language import (
+    ListTypeNode,
+    NamedTypeNode,
+    NonNullTypeNode,
+    OperationDefinitionNode,
+    OperationType,
+    TypeNode,
+)
+
+# A module import, not names: checks imports this module while it is itself being imported.
+from builder.connector import checks
+from builder.connector.models import PARAM_NAME_PATTERN, Pagination, Param, Tool
+from builder.connector.source import Path
+
+__all__ = ["check_body", "check_graphql", "check_pagination", "check_requests"]
+
+_NO_BODY = ("GET", "HEAD", "DELETE")
+_PARAM_NAME = re.compile(PARAM_NAME_PATTERN)
+_DOTTED = "dotted api_name is only supported for in: body with a JSON body"
+# GraphQL's built-in scalars and the param types that can carry them. Other named types
+# (enums, input objects, custom scalars) are the API's own: any param type may fit.
+_GRAPHQL_SCALARS: dict[str, tuple[str, ...]] = {
+    "Int": ("integer",),
+    "Float": ("number", "integer"),
+    "String": ("string",),
+    "Boolean": ("boolean",),
+    "ID": ("string", "integer"),
+}
+# Which pagination fields each style reads.
+_STYLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "next": ("cursor",),
+    "cursor_param": ("cursor", "link"),
+    "page_param": ("page",),
+    "offset_param": ("offset",),
+    "start": ("page", "offset"),
+}
+
+
+def check_requests(tool: Tool, at: Path) -> Iterator[checks.Found]:
+    """Every problem of the tool's body, GraphQL operation and pagination."""
+    yield from check_body(tool, at)
+    yield from check_graphql(tool, at)
+    yield from check_pagination(tool, at)
+
+
+# -- the request body ----------------------------------------------------------------------
+
+
+def check_body(tool: Tool, at: Path) -> Iterator[checks.Found]:
+    """``api_name`` values, ``request.body``, where body params land, ``spread`` and
+    ``file``."""
+    for name, param in tool.params.items():
+        yield from _check_api_name(tool, name, param, (*at, "params", name))
+    yield from _check_fixed_body(tool, at)
+    yield from _check_body_paths(tool, at)
+    yield from _check_spread(tool, at)
+    for name, param in tool.params.items():
+        yield from _check_file(tool, name, param, (*at, "params", name))
+
+
+def _nests(tool: Tool, param: Param) -> bool:
+    """Whether the param's name is a dotted path into a JSON body."""
+    return (
+        param.in_ == "body"
+        and tool.request.body_format == "json"
+        and tool.request.graphql is None
+        and not param.spread
+    )
+
+
+def _check_api_name(tool: Tool, name: str, param: Param, where: Path) -> Iterator[checks.Found]:
+    api_name = param.api_name
+    if api_name == "":
+        yield checks.Found(
+            (*where, "api_name"),
+            f"expected the name sent upstream, got ''; leave api_name out to send '{name}'",
+            "api_name",
+        )
+        return
+    if param.in_ == "body" and (param.spread or tool.request.graphql is not None):
+        return  # its own checks say what is wrong with it
+    sent = api_name or name
+    at_name = (*where, "api_name") if api_name else where
+    if _nests(tool, param):
+        if "" in sent.split("."):
+            yield checks.Found(
+                at_name,
+                f"expected a dotted path of non-empty keys (filter.value), got '{sent}'",
+                "api_name",
+                api_name is None,
+            )
+        return
+    if api_name is not None and "." in api_name and param.in_ != "variable":
+        hint = ""
+        if param.in_ in ("query", "header"):
+            hint = f"; to send a {param.in_} key with a dot in it, name the param '{api_name}'"
+        elif param.in_ == "body":
+            hint = f" (the tool sends {_body_kind(tool)}, which cannot nest)"
+        yield checks.Found((*where, "api_name"), _DOTTED + hint, "api_name")
+    elif api_name is None and "." in name and param.in_ == "body":
+        # A form or multipart body has flat keys; the dotted name would be cut at its dot.
+        yield checks.Found(
+            where,
+            f"a dotted name is a path into a JSON body, but the tool sends {_body_kind(tool)}; "
+            "rename the param or set api_name to a key without dots",
+            "api_name",
+            True,
+        )
+
+
+def _body_kind(tool: Tool) -> str:
+    if tool.request.graphql is not None:
+        return "the GraphQL request"
+    return f"a {tool.request.body_format.replace('json', 'JSON')} body"
+
+
+def _check_fixed_body(tool: Tool, at: Path) -> Iterator[checks.Found]:
+    body = tool.request.body
+    if body is None:
+        return
+    where = (*at, "request", "body")
+    method = tool.request.method
+    if method in _NO_BODY:
+        yield checks.Found(
+            where,
+            f"expected no request.body for a {method} request (it carries no body), got one; "
+            "use POST, PUT or PATCH, or static query parameters under request.query",
+            "body_on_get",
+        )
+    if tool.request.body_format == "json":
+        return
+    for key, value in body.items():
+        if not _flat(value):
+            yield checks.Found(
+                (*where, key),
+                f"expected a string, number, boolean or a list of them in a "
+                f"{tool.request.body_format} body (it cannot nest objects), got {_kind(value)}",
+                "body_value",
+            )
+
+
+def _flat(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_scalar(v) for v in value)
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a list holding a mapping, list or null"
+
+
+def _check_body_paths(tool: Tool, at: Path) -> Iterator[checks.Found]:
+    """Two body params that would write one inside the other, or disagree on whether a
+    container is a list (a digit segment indexes a list); a param whose path cannot go into
+    ``request.body`` as it is."""
+    paths: list[tuple[str, tuple[str, ...]]] = []
+    for name, param in tool.params.items():
+        if not _nests(tool, param) or param.api_name == "":
+            continue
+        path = tuple((param.api_name or name).split("."))
+        if "" in path:
+            continue  # reported with the api_name
+        if path[0].isdigit():
+            yield checks.Found(
+                (*at, "params", name, "api_name") if param.api_name else (*at, "params", name),
+                f"expected a body path starting with a key (the body is an object), got "
+                f"'{'.'.join(path)}'",
+                "body_path",
+                param.api_name is None,
+            )
+            continue
+        paths.append((name, path))
+    for i, (name, path) in enumerate(paths):
+        param = tool.params[name]
+        where = (*at, "params", name, "api_name") if param.api_name else (*at, "params", name)
+        for other, other_path in paths[:i]:
+            problem = _paths_clash(path, other_path, other)
+            if problem is not None:
+                yield checks.Found(where, problem, "body_path", param.api_name is None)
+        problem = _fixed_clash(tool.request.body or {}, path)
+        if problem is not None:
+            yield checks.Found(where, problem, "body_path", param.api_name is None)
+
+
+def _paths_clash(path: tuple[str, ...], other: tuple[str, ...], owner: str) -> str | None:
+    """Why body ``path`` and param ``owner``'s body path ``other`` cannot both be set."""
+    shown, other_shown = ".".join(path), ".".join(other)
+    for depth, (key, other_key) in enumerate(zip(path, other, strict=False)):
+        if key == other_key:
+            continue
+        if key.isdigit() != other_key.isdigit():
+            parent = ".".join(path[:depth])
+            return (
+                f"body path '{shown}' makes '{parent}' {_container(key)}, but param "
+                f"'{owner}' ('{other_shown}') makes it {_container(other_key)}"
+            )
+        return None
+    if len(path) == len(other):
+        return None  # the same key twice: reported as a duplicate
+    how = "is inside" if len(path) > len(other) else "holds"
+    return (
+        f"body path '{shown}' {how} '{other_shown}', which param '{owner}' sets; "
+        "one would overwrite the other"
+    )
+
+
+def _container(key: str) -> str:
+    return "a list" if key.isdigit() else "an object"
+
+
+def _fixed_clash(body: dict[str, Any], path: tuple[str, ...]) -> str | None:
+    """Why body ``path`` cannot be set in ``body`` (``request.body``), or None."""
+    shown = ".".join(path)
+    node: Any = body
+    for depth, key in enumerate(path):
+        place = ".".join(("request.body", *path[:depth]))
+        if key.isdigit():
+            if not isinstance(node, list):
+                return (
+                    f"expected {place} to be a list for index {key} of body path '{shown}', "
+                    f"got {_value_kind(node)}"
+                )
+            if int(key) >= len(node):
+                return None
+            child = node[int(key)]
+        else:
+            if not isinstance(node, dict):
+                return (
+                    f"expected {place} to be an object for key '{key}' of body path '{shown}', "
+                    f"got {_value_kind(node)}"
+                )
+            if key not in node:
+                return None
+            child = node[key]
+        if depth < len(path) - 1 and not isinstance(child, dict | list):
+            return (
+                f"expected {place}.{key} to be an object or list for body path '{shown}' to go "
+                f"into, got {_value_kind(child)}"
+            )
+        node = child
+    return None
+
+
+def _value_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _check_spread(tool: Tool, at: Path) -> Iterator[checks.Found]:
+    first: str | None = None
+    for name, param in tool.params.items():
+        if not param.spread:
+            continue
+        where = (*at, "params", name, "spread")
+        problem = None
+        if param.in_ != "body":
+            problem = f"got in: {param.in_}"
+        elif param.type != "object":
+            problem = f"got type '{param.type}'"
+        elif tool.request.graphql is not None or tool.request.body_format != "json":
+            problem = f"got {_body_kind(tool)}"
+        if problem is not None:
+            yield checks.Found(
+                where,
+                "expected spread only on an in: body param of type object in a JSON body "
+                f"(its keys become the body's), {problem}",
+                "spread",
+            )
+            continue
+        if first is not None:
+            yield checks.Found(
+                where,
+                f"expected at most one spread param per tool, got a second ('{first}' "
+                "spreads already); put both objects' keys in one param",
+                "spread",
+            )
+            continue
+        first = name
+        if param.api_name is not None:
+            yield checks.Found(
+                (*where[:-1], "api_name"),
+                "a spread param sends its keys, not itself: api_name has no effect; remove it",
+                "spread",
+            )
+
+
+def _check_file(tool: Tool, name: str, param: Param, where: Path) -> Iterator[checks.Found]:
+    part = param.file
+    if part is None:
+        return
+    if param.in_ != "body" or tool.request.body_format != "multipart":
+        body_format = tool.request.body_format
+        got = f"in: {param.in_}" if param.in_ != "body" else f"body_format: {body_format}"
+        yield checks.Found(
+            (*where, "file"),
+            f"expected file only on an in: body param of a tool with body_format: multipart, "
+            f"got {got}",
+            "file",
+        )
+        return
+    if param.type != "string":
+        yield checks.Found(
+            (*where, "type"),
+            f"expected string for a file param (the file's content in base64), got '{param.type}'",
+            "file",
+        )
+    other = part.filename_param
+    if other is None:
+        return
+    here = (*where, "file", "filename_param")
+    named = tool.params.get(other)
+    candidates = [
+        n for n, p in tool.params.items() if n != name and p.in_ == "body" and p.type == "string"
+    ]
+    if other == name:
+        problem = "the file param itself"
+    elif named is None:
+        problem = f"'{other}', which is not a param of the tool{_near(other, candidates)}"
+    elif named.in_ != "body" or named.type != "string":
+        problem = f"'{other}', which is in: {named.in_} of type '{named.type}'"
+    else:
+        return
+    yield checks.Found(
+        here,
+        f"expected the name of another in: body param of type string (the file name), "
+        f"got {problem}",
+        "file",
+    )
+
+
+# -- GraphQL -------------------------------------------------------------------------------
+
+
+def check_graphql(tool: Tool, at: Path) -> Iterator[checks.Found]:
+    """``in: variable`` params only with ``request.graphql``; a GraphQL tool's method and
+    body; its document, the operation chosen and every variable mapped from a param."""
+    request = tool.request
+    spec = request.graphql
+    if spec is None:
+        for name, param in tool.params.items():
+            if param.in_ == "variable":
+                yield checks.Found(
+                    (*at, "params", name, "in"),
+                    "expected path, query, header or body (in: variable is for a tool with "
+                    "request.graphql), got 'variable'",
+                    "variable_param",
+                )
+        return
+    yield from _check_graphql_request(tool, at)
+    where = (*at, "request", "graphql")
+    try:
+        document = graphql.parse(spec.query)
+    except graphql.GraphQLSyntaxError as exc:
+        place = ""
+        if exc.locations:
+            line, column = exc.locations[0]
+            place = f" at line {line}, column {column} of the query"
+        reason = exc.message.removeprefix("Syntax Error: ")
+        yield checks.Found(
+            (*where, "query"),
+            f"expected a GraphQL document, got a syntax error{place}: {reason}",
+            "graphql",
+        )
+        return
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    operation, problem = _choose_operation(operations, spec.operation_name, where)
+    if operation is None:
+        if problem is not None:
+            yield problem
+        return
+    if operation.operation == OperationType.SUBSCRIPTION:
+        yield checks.Found(
+            (*where, "query"),
+            "expected a query or mutation, got a subscription (a tool call is one request)",
+            "graphql",
+        )
+    yield from _check_variables(tool, operation, at)
+
+
+def _check_graphql_request(tool: Tool, at: Path) -> Iterator[checks.Found]:
+    request = tool.request
+    if request.method != "POST":
+        yield checks.Found(
+            (*at, "request", "method"),
+            f"expected POST for a GraphQL tool (the document goes in the body), got "
+            f"'{request.method}'",
+            "graphql_method",
+        )
+    if request.body is not None:
+        yield checks.Found(
+            (*at, "request", "body"),
+            "expected no request.body in a GraphQL tool (the body is the GraphQL request), "
+            "got one; pass values as in: variable params",
+            "graphql_body",
+        )
+    if "body_format" in request.model_fields_set and request.body_format != "json":
+        yield checks.Found(
+            (*at, "request", "body_format"),
+            f"expected json for a GraphQL tool (the request is JSON), got '{request.body_format}'",
+            "graphql_body",
+        )
+    for name, param in tool.params.items():
+        if param.in_ == "body":
+            yield checks.Found(
+                (*at, "params", name, "in"),
+                "expected variable, path, query or header in a GraphQL tool (the body is the "
+                "GraphQL request), got 'body'",
+                "graphql_body",
+            )
+
+
+def _choose_operation(
+    operations: list[OperationDefinitionNode], wanted: str | None, where: Path
+) -> tuple[OperationDefinitionNode | None, checks.Found | None]:
+    """The operation to run, or the problem that leaves none."""
+    names = [op.name.value for op in operations if op.name is not None]
+    if not operations:
+        return None, checks.Found(
+            (*where, "query"),
+            "expected a GraphQL document with a query or mutation, got none (only fragments)",
+            "graphql",
+        )
+    if wanted is not None:
+        chosen = [op for op in operations if op.name is not None and op.name.value == wanted]
+        if chosen:
+            return chosen[0], None
+        known = ", ".join(names) or "none is named"
+        return None, checks.Found(
+            (*where, "operation_name"),
+            f"expected the name of an operation of the document ({known}), got '{wanted}'"
+            + _did_you_mean(wanted, names),
+            "graphql_operation",
+        )
+    if len(operations) > 1:
+        listed = ", ".join(names) if len(names) == len(operations) else "some unnamed"
+        return None, checks.Found(
+            (*where, "query"),
+            f"expected one operation, or operation_name to choose one, got {len(operations)} "
+            f"({listed}); set request.graphql.operation_name",
+            "graphql_operation",
+        )
+    return operations[0], None
+
+
+def _check_variables(
+    tool: Tool, operation: OperationDefinitionNode, at: Path
+) -> Iterator[checks.Found]:
+    """Each declared variable that needs a value has a param; each variable param names a
+    declared variable, with a type that can carry it."""
+    declared = {v.variable.name.value: v for v in operation.variable_definitions}
+    mapped: dict[str, str] = {}
+    for name, param in tool.params.items():
+        if param.in_ != "variable":
+            continue
+        where = (*at, "params", name)
+        sent = param.api_name or name
+        at_name = (*where, "api_name") if param.api_name else where
+        definition = declared.get(sent)
+        if definition is None:
+            if param.api_name == "":
+                continue  # reported with the api_name
+            listed = ", ".join(f"${v}" for v in declared) or "none"
+            yield checks.Found(
+                at_name,
+                f"expected a variable the operation declares ({listed}), got '{sent}'"
+                + _did_you_mean(sent, list(declared)),
+                "graphql_variable",
+                param.api_name is None,
+            )
+            continue
+        mapped[sent] = name
+        shown = f"${sent}: {graphql.print_ast(definition.type)}"
+        fits = _param_types(definition.type)
+        if fits is not None and param.type not in fits:
+            yield checks.Found(
+                (*where, "type"),
+                f"expected {' or '.join(fits)} for GraphQL variable {shown}, got '{param.type}'",
+                "graphql_variable",
+            )
+        if _needs_value(definition.type, definition.default_value) and (
+            not param.is_required and param.default is None
+        ):
+            yield checks.Found(
+                where,
+                f"GraphQL variable {shown} is non-null and has no default in the document, "
+                f"but param '{name}' is optional; make it required or give it a default",
+                "graphql_variable",
+                True,
+            )
+    for variable, definition in declared.items():
+        if variable in mapped or not _needs_value(definition.type, definition.default_value):
+            continue
+        shown = f"${variable}: {graphql.print_ast(definition.type)}"
+        yield checks.Found(
+            (*at, "request", "graphql", "query"),
+            f"GraphQL variable {shown} is non-null and has no default, but no param maps it; "
+            f"add params.{variable} with in: variable",
+            "graphql_variable",
+        )
+
+
+def _needs_value(node: TypeNode, default: object) -> bool:
+    return isinstance(node, NonNullTypeNode) and default is None
+
+
+def _param_types(node: TypeNode) -> tuple[str, ...] | None:
+    """The param types that can carry a value of GraphQL type ``node``; None: any."""
+    if isinstance(node, NonNullTypeNode):
+        node = node.type
+    if isinstance(node, ListTypeNode):
+        return ("array",)
+    if isinstance(node, NamedTypeNode):
+        return _GRAPHQL_SCALARS.get(node.name.value)
+    return None
+
+
+# -- pagination ----------------------------------------------------------------------------
+
+
+def check_pagination(tool: Tool, at: Path) -> Iterator[checks.Found]:
+    """The fields the style needs are there and name fitting params; fields the style does
+    not read are refused; ``next`` and ``has_more`` are JMESPath."""
+    pages = tool.pagination
+    if pages is None:
+        return
+    where = (*at, "pagination")
+    for field in ("next", "has_more"):
+        expression = getattr(pages, field)
+        if expression is not None:
+            yield from checks.check_jmespath(expression, (*where, field))
+    for field, styles in _STYLE_FIELDS.items():
+        if getattr(pages, field) is not None and pages.style not in styles:
+            yield checks.Found(
+                (*where, field),
+                f"{field} is for style {' or '.join(styles)}; style {pages.style} does not read it",
+                "pagination",
+            )
+    if pages.style == "cursor":
+        yield from _check_cursor(tool, pages, where)
+    elif pages.style == "link":
+        yield from _check_link(tool, pages, where)
+    else:
+        field = "page_param" if pages.style == "page" else "offset_param"
+        name = getattr(pages, field)
+        if name is None:
+            what = "numbers pages" if pages.style == "page" else "counts items"
+            yield checks.Found(
+                (*where, "style"),
+                f"style {pages.style} needs {field}: the integer param that {what}",
+                "pagination",
+            )
+        else:
+            yield from _check_paging_param(tool, name, ("integer",), (*where, field))
+    if not pages.auto:
+        for field, what in (("max_items", "items"), ("max_pages", "pages")):
+            if field in pages.model_fields_set:
+                yield checks.Found(
+                    (*where, field),
+                    f"{field} applies with auto: true (it caps the {what} one call joins); "
+                    f"set auto: true or remove {field}",
+                    "pagination",
+                )
+
+
+def _check_cursor(tool: Tool, pages: Pagination, where: Path) -> Iterator[checks.Found]:
+    if pages.next is None:
+        yield checks.Found(
+            (*where, "style"),
+            "style cursor needs next: the JMESPath of the next page's cursor in the body",
+            "pagination",
+        )
+    if pages.cursor_param is None:
+        yield checks.Found(
+            (*where, "style"),
+            "style cursor needs cursor_param: the param the cursor is sent in",
+            "pagination",
+        )
+    else:
+        yield from _check_paging_param(
+            tool, pages.cursor_param, ("string", "integer"), (*where, "cursor_param")
+        )
+
+
+def _check_link(tool: Tool, pages: Pagination, where: Path) -> Iterator[checks.Found]:
+    name = pages.cursor_param or "cursor"
+    here = (*where, "cursor_param") if pages.cursor_param else (*where, "style")
+    if pages.cursor_param is not None and not _PARAM_NAME.match(name):
+        yield checks.Found(
+            here,
+            f"expected an argument name of letters, digits, _ . and -, got '{name}'",
+            "pagination",
+        )
+    if name in tool.params:
+        yield checks.Found(
+            here,
+            f"style link adds the argument '{name}' for the next page's handle, but the tool "
+            f"has a param '{name}' already; set pagination.cursor_param to a free name",
+            "pagination",
+        )
+
+
+def _check_paging_param(
+    tool: Tool, name: str, types: tuple[str, ...], where: Path
+) -> Iterator[checks.Found]:
+    wanted = " or ".join(types)
+    article = "an" if wanted[0] in "aeiou" else "a"
+    param = tool.params.get(name)
+    if param is None:
+        fitting = [n for n, p in tool.params.items() if p.type in types]
+        hint = _did_you_mean(name, fitting) or (
+            f"; the tool's {wanted} params are {', '.join(fitting)}"
+            if fitting
+            else f"; declare params.{name} of type {wanted}"
+        )
+        yield checks.Found(
+            where,
+            f"expected the name of {article} {wanted} param of the tool, got '{name}'{hint}",
+            "pagination",
+        )
+    elif param.type not in types:
+        yield checks.Found(
+            where,
+            f"expected {article} {wanted} param, got '{name}' of type '{param.type}'",
+            "pagination",
+        )
+
+
+def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    near = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"; did you mean '{near[0]}'?" if near else ""
+
+
+def _near(name: str, candidates: Sequence[str]) -> str:
+    hint = _did_you_mean(name, candidates)
+    if hint or not candidates:
+        return hint
+    return f"; expected one of {', '.join(candidates)}"
