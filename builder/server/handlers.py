@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +17,9 @@ from pydantic import ValidationError
 from builder import __version__
 from builder.tools.call import Caller, ToolRunner
 from builder.tools.definition import tool_definition
+from builder.tools.response import Shaped
 
-__all__ = ["CallerFor", "build_server"]
+__all__ = ["CallerFor", "build_server", "response_uri", "tool_result"]
 
 logger = logging.getLogger("mcpbuild.server")
 
@@ -75,11 +78,7 @@ def build_server(runner: ToolRunner, *, caller_for: CallerFor | None = None) -> 
                     "not granted; sign in again and approve it"
                 )
         result = await runner.call(name, params.arguments, caller.credentials)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=result.text)],
-            structured_content=result.structured,
-            is_error=result.is_error,
-        )
+        return tool_result(name, result)
 
     server: Server[Any] = Server(
         connector.name,
@@ -92,6 +91,40 @@ def build_server(runner: ToolRunner, *, caller_for: CallerFor | None = None) -> 
     # The SDK's default OpenTelemetry middleware costs ~7% of a call with no tracer set up.
     server.middleware = [_HideInternalErrors()]
     return server
+
+
+def tool_result(name: str, result: Shaped) -> types.CallToolResult:
+    """The MCP result of tool ``name``'s :class:`Shaped` result.
+
+    The first content item is the result itself: its text (the JSON text of a JSON result,
+    so it parses), an ``ImageContent`` for an ``image/*`` response, or an
+    ``EmbeddedResource`` holding a ``BlobResourceContents`` for any other binary one (its
+    URI from :func:`response_uri`). Then, as one more text item, the notes (what the
+    budget cut, more pages) or, after a binary item, its one-line description.
+    """
+    content: list[types.ContentBlock] = []
+    if result.blob is not None:
+        data = base64.b64encode(result.blob).decode("ascii")
+        mime = result.mime_type or "application/octet-stream"
+        if mime.startswith("image/"):
+            content.append(types.ImageContent(type="image", data=data, mime_type=mime))
+        else:
+            blob = types.BlobResourceContents(
+                uri=response_uri(name, result.blob), mime_type=mime, blob=data
+            )
+            content.append(types.EmbeddedResource(type="resource", resource=blob))
+    content.append(types.TextContent(type="text", text=result.text))
+    if result.notes:
+        content.append(types.TextContent(type="text", text="\n".join(result.notes)))
+    return types.CallToolResult(
+        content=content, structured_content=result.structured, is_error=result.is_error
+    )
+
+
+def response_uri(name: str, blob: bytes) -> str:
+    """``mcpbuild://response/<tool>/<sha256 of the bytes, 32 hex digits>``: the same file
+    from the same tool always has the same URI."""
+    return f"mcpbuild://response/{name}/{hashlib.sha256(blob).hexdigest()[:32]}"
 
 
 def _error(text: str) -> types.CallToolResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 
@@ -29,12 +30,18 @@ class Redactor:
         """``result`` with the secrets (and ``extra`` ones) scrubbed from its text and
         structured content."""
         secrets = self._with(extra)
-        if not any(secret in result.text for secret in secrets):
+        texts = (result.text, *result.notes)
+        if not any(secret in text for secret in secrets for text in texts):
             return result
         structured = result.structured
         if structured is not None:
             structured = json.loads(self.scrub(json.dumps(structured), extra=extra))
-        return Shaped(self.scrub(result.text, extra=extra), structured, result.is_error)
+        return dataclasses.replace(
+            result,
+            text=self.scrub(result.text, extra=extra),
+            structured=structured,
+            notes=tuple(self.scrub(note, extra=extra) for note in result.notes),
+        )
 
     def scrub(self, text: str, *, extra: Sequence[str] = ()) -> str:
         """``text`` without any of the secrets (nor ``extra`` ones)."""

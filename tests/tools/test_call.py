@@ -119,10 +119,11 @@ async def test_output_schema_gives_structured_content(rig: Rig) -> None:
     assert result.structured == {"ids": ["0", "1", "2"]}
 
 
-async def test_large_body_is_truncated_with_marker(rig: Rig) -> None:
+async def test_large_body_is_trimmed_and_says_so(rig: Rig) -> None:
     result = await rig.runner.call("big", {"n": 5000})
-    assert "[truncated: showing 1000 bytes of a larger result]" in result.text
-    assert len(result.text.encode()) < 1100
+    assert json.loads(result.text)["data"].endswith("…[+4027 chars]")
+    assert len(result.text.encode()) <= 1000
+    assert result.notes == ("trimmed to fit 1000 bytes: 1 long string shortened to 973 characters",)
 
 
 async def test_binary_and_text_bodies(rig: Rig) -> None:
