@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from builder.connector.models import Retry, Tool
 from builder.connector.resolved import ResolvedConnector
 from builder.errors import ToolCallError, UpstreamError
 from builder.tools.arguments import ArgumentChecker
+from builder.tools.pages import Paginator, describe, next_link
 from builder.tools.redact import Redactor
 from builder.tools.request import OutgoingRequest, RequestBuilder, within
 from builder.tools.response import ResponseShaper, Shaped, error_detail
@@ -63,6 +65,7 @@ class PreparedTool:
     builder: RequestBuilder
     shaper: ResponseShaper
     retries: bool
+    pages: Paginator | None = None
 
 
 class ToolRunner:
@@ -79,6 +82,7 @@ class ToolRunner:
         *,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
+        handle_key: bytes | None = None,
     ) -> None:
         self.connector = connector
         self.client = client
@@ -88,13 +92,19 @@ class ToolRunner:
         self.host = urlsplit(connector.base_url).netloc
         self.retry: Retry = api.retry
         self.timeout = api.timeout
+        # Signs the next-page handles of `link` pagination: by default one key per runner,
+        # so a handle works while this server runs (a shared key comes with replicas).
+        self._handle_key = handle_key or secrets.token_bytes(32)
         self.tools: dict[str, PreparedTool] = {
             name: PreparedTool(
                 tool=tool.spec,
                 checker=ArgumentChecker(tool.spec),
                 builder=RequestBuilder(tool, connector.base_url),
-                shaper=ResponseShaper(tool.spec.response),
+                shaper=ResponseShaper.for_tool(tool.spec, host=self.host),
                 retries=tool.idempotent,
+                pages=Paginator(tool.spec.pagination, self._handle_key)
+                if tool.spec.pagination is not None
+                else None,
             )
             for name, tool in connector.tools.items()
         }
@@ -109,22 +119,26 @@ class ToolRunner:
         status: int | None = None
         attempts = 0
         outcome = "error"
+        auth: list[str] = []  # the credential values sent: scrubbed from whatever comes back
         try:
             if prepared is None:
                 known = ", ".join(self.tools)
                 raise ToolCallError(f"unknown tool '{name}'; this server has: {known}")
             args = prepared.checker.check(arguments)
-            request = prepared.builder.build(args)
-            response, attempts, auth = await self._send(prepared, request, credentials)
-            status = response.status
-            if 200 <= status < 300:
+            if prepared.pages is not None:
+                result, status, attempts = await self._paged(prepared, args, credentials, auth)
+            else:
+                request = await prepared.builder.build(args)
+                response, attempts = await self._send(prepared, request, credentials, auth)
+                status = response.status
+                if not 200 <= status < 300:
+                    raise UpstreamError(self._failure_text(response, auth), status=status)
                 result = prepared.shaper.shape(response, request.method)
-                result = self.redactor.scrub_result(result, extra=auth)
-                outcome = "ok" if not result.is_error else "error"
-                return result
-            raise UpstreamError(self._failure_text(response, auth), status=status)
+            result = self.redactor.scrub_result(result, extra=auth)
+            outcome = "ok" if not result.is_error else "error"
+            return result
         except ToolCallError as exc:
-            return Shaped(self.redactor.scrub(str(exc)), is_error=True)
+            return Shaped(self.redactor.scrub(str(exc), extra=auth), is_error=True)
         finally:
             logger.info(
                 "tool call",
@@ -137,18 +151,89 @@ class ToolRunner:
                 },
             )
 
+    async def _paged(
+        self,
+        prepared: PreparedTool,
+        args: dict[str, Any],
+        credentials: Credentials | None,
+        auth: list[str],
+    ) -> tuple[Shaped, int, int]:
+        """One page with the argument for the next, or with ``auto`` every page up to the
+        limits, joined; the result says whether more remain and how to ask."""
+        pages = prepared.pages
+        assert pages is not None
+        rules = pages.pages
+        args, url = pages.first(args)
+        collected: list[Any] = []
+        fetched = attempts = 0
+        nxt = None
+        status = 0
+        while True:
+            request = await prepared.builder.build(args)
+            if url is not None:
+                request = OutgoingRequest("GET", url, [], request.headers, None)
+            response, tries = await self._send(prepared, request, credentials, auth)
+            attempts += tries
+            fetched += 1
+            status = response.status
+            if not 200 <= status < 300:
+                raise UpstreamError(self._failure_text(response, auth), status=status)
+            items = prepared.shaper.page_data(response)
+            body = prepared.shaper.raw_json(response)
+            link = next_link(response.headers.get("link"), request.url)
+            if link is not None and not within(prepared.builder.origin, link):
+                raise UpstreamError(
+                    f"{self.host}'s next page is outside the API's base URL "
+                    f"({urlsplit(link).netloc}); not followed"
+                )
+            nxt = pages.after(args, body, items, link)
+            if not rules.auto:
+                note = describe(prepared.tool.name, nxt, guess=pages.may_have_more())
+                return prepared.shaper.finish(items, (note,)), status, attempts
+            if not isinstance(items, list):
+                raise ToolCallError(
+                    "automatic paging joins each page's selected result, which must be a list; "
+                    f"this page's is {_json_type(items)} (check response.select)"
+                )
+            collected.extend(items)
+            full = rules.max_items is not None and len(collected) >= rules.max_items
+            if nxt is None or fetched >= rules.max_pages or full:
+                break
+            url = nxt.url
+            if url is None:
+                args = {**args, nxt.argument: nxt.value}
+        shown = collected[: rules.max_items] if rules.max_items is not None else collected
+        cut = len(collected) - len(shown)
+        count = f"{len(shown)} items from {fetched} page{'s' if fetched != 1 else ''}"
+        if nxt is None and not cut:
+            note = f"All {count}; this is the last page."
+        else:
+            limit = f"{rules.max_items} items" if full else f"{rules.max_pages} pages"
+            note = f"{count}, stopped at the limit of {limit}."
+            if cut:
+                note += (
+                    f" {cut} more items of the last page are not shown (ask for smaller "
+                    "pages to see them)."
+                )
+            note += " " + describe(prepared.tool.name, nxt, guess=pages.may_have_more())
+        return prepared.shaper.finish(shown, (note,)), status, attempts
+
     async def _send(
-        self, prepared: PreparedTool, request: OutgoingRequest, credentials: Credentials | None
-    ) -> tuple[UpstreamResponse, int, list[str]]:
-        """The final response, the attempts it took, and the credential values sent."""
+        self,
+        prepared: PreparedTool,
+        request: OutgoingRequest,
+        credentials: Credentials | None,
+        auth: list[str],
+    ) -> tuple[UpstreamResponse, int]:
+        """The final response and the attempts it took; ``auth`` gets the credential values
+        sent, for scrubbing."""
         attempt = 0
         reauthorized = False
-        auth: list[str] = []
         while True:
             attempt += 1
             if credentials is not None:
                 extra = await credentials.headers()
-                auth = [v.split(" ", 1)[-1] for v in extra.values()]
+                auth.extend(v.split(" ", 1)[-1] for v in extra.values())
                 request = _with_headers(request, extra)
             response = await self._follow(prepared, request)
             if response.status == 401 and credentials is not None and not reauthorized:
@@ -164,7 +249,7 @@ class ToolRunner:
                 if wait is not None:
                     await self._sleep(wait)
                     continue
-            return response, attempt, auth
+            return response, attempt
 
     async def _follow(self, prepared: PreparedTool, request: OutgoingRequest) -> UpstreamResponse:
         for _ in range(_MAX_REDIRECTS + 1):
@@ -215,6 +300,11 @@ class ToolRunner:
             after = response.headers.get("retry-after")
             text += f" (rate limited{'; retry after ' + after + ' s' if after else ''})"
         return text
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
 
 
 def _with_headers(request: OutgoingRequest, extra: Mapping[str, str]) -> OutgoingRequest:

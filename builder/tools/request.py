@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import copy
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+import aiohttp
+
+from builder.connector.models import FilePart
 from builder.connector.resolved import ResolvedTool
 from builder.errors import ArgumentError
 
@@ -68,7 +74,8 @@ class RequestBuilder:
         self.origin = Origin.of(base_url)
         self.static_query = [(k, _scalar(v)) for k, v in resolved.query]
         self.static_headers = dict(resolved.headers)
-        self.form = tool.request.body_format == "form"
+        self.format = tool.request.body_format
+        self.fixed_body = tool.request.body
         # The path template split into literal parts and param names, so rendering is a join.
         self._segments: list[tuple[bool, str]] = []
         last = 0
@@ -77,16 +84,34 @@ class RequestBuilder:
             self._segments.append((True, match.group(1)))
             last = match.end()
         self._segments.append((False, tool.request.path[last:]))
+        params = tool.params
         self._query = [
-            (n, p.api_name or n, p.explode) for n, p in tool.params.items() if p.in_ == "query"
+            (n, p.api_name or n, p.explode) for n, p in params.items() if p.in_ == "query"
         ]
-        self._headers = [(n, p.api_name or n) for n, p in tool.params.items() if p.in_ == "header"]
-        self._body = [(n, p.api_name or n) for n, p in tool.params.items() if p.in_ == "body"]
-        self.has_body = bool(self._body)
+        self._headers = [(n, p.api_name or n) for n, p in params.items() if p.in_ == "header"]
+        self._spread = [n for n, p in params.items() if p.in_ == "body" and p.spread]
+        self._body = [
+            _BodyField(n, tuple((p.api_name or n).split(".")), p.file)
+            for n, p in params.items()
+            if p.in_ == "body" and not p.spread
+        ]
+        self._filenames = {
+            p.file.filename_param for p in params.values() if p.file and p.file.filename_param
+        }
+        graphql = tool.request.graphql
+        self._graphql: dict[str, Any] | None = None
+        if graphql is not None:
+            self._graphql = {"query": graphql.query}
+            if graphql.operation_name:
+                self._graphql["operationName"] = graphql.operation_name
+        self._variables = [(n, p.api_name or n) for n, p in params.items() if p.in_ == "variable"]
+        self.has_body = bool(
+            self._body or self._spread or self.fixed_body is not None or self._graphql
+        )
 
-    def build(self, args: dict[str, Any]) -> OutgoingRequest:
+    async def build(self, args: dict[str, Any]) -> OutgoingRequest:
         """The request for checked ``args``; :class:`ArgumentError` for values that cannot be
-        sent safely (an empty path segment, a line break in a header)."""
+        sent safely (an empty path segment, a line break in a header, bad base64)."""
         path = "".join(
             _segment(name, args[name]) if is_param else name for is_param, name in self._segments
         )
@@ -116,19 +141,106 @@ class RequestBuilder:
                     )
                 headers[wire] = text
         body: bytes | None = None
-        if self.has_body:
-            fields = {wire: args[name] for name, wire in self._body if name in args}
-            if self.form:
-                pairs: list[tuple[str, str]] = []
-                for key, value in fields.items():
-                    items = value if isinstance(value, list) else [value]
-                    pairs.extend((key, _scalar(v)) for v in items if v is not None)
-                body = urlencode(pairs).encode()
+        if self._graphql is not None:
+            variables = {
+                wire: args[name] for name, wire in self._variables if args.get(name) is not None
+            }
+            body = _json({**self._graphql, "variables": variables})
+            headers.setdefault("Content-Type", "application/json")
+        elif self.has_body:
+            if self.format == "multipart":
+                body, ctype = await self._multipart(args)
+                headers["Content-Type"] = ctype
+            elif self.format == "form":
+                body = urlencode(self._form_pairs(args)).encode()
                 headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
             else:
-                body = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+                body = _json(self._json_body(args))
                 headers.setdefault("Content-Type", "application/json")
         return OutgoingRequest(self.method, url, query, headers, body)
+
+    def _json_body(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``request.body``, then spread params' keys, then each body param at its path."""
+        body: dict[str, Any] = copy.deepcopy(self.fixed_body) if self.fixed_body else {}
+        for name in self._spread:
+            if isinstance(args.get(name), dict):
+                body.update(args[name])
+        for field in self._body:
+            if field.name in args and args[field.name] is not None:
+                _put(body, field.path, args[field.name])
+        return body
+
+    def _fields(self, args: dict[str, Any]) -> list[tuple[str, Any]]:
+        """Form or multipart fields, fixed ones first; the file-name params are not fields."""
+        fields = list((self.fixed_body or {}).items())
+        fields += [
+            (field.path[0], args[field.name])
+            for field in self._body
+            if field.file is None
+            and field.name not in self._filenames
+            and args.get(field.name) is not None
+        ]
+        return fields
+
+    def _form_pairs(self, args: dict[str, Any]) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        for key, value in self._fields(args):
+            items = value if isinstance(value, list) else [value]
+            pairs.extend((key, _scalar(v)) for v in items if v is not None)
+        return pairs
+
+    async def _multipart(self, args: dict[str, Any]) -> tuple[bytes, str]:
+        writer = aiohttp.MultipartWriter("form-data")
+        for key, value in self._fields(args):
+            for item in value if isinstance(value, list) else [value]:
+                part = writer.append(_scalar(item))
+                part.set_content_disposition("form-data", name=key)
+        for field in self._body:
+            if field.file is None or args.get(field.name) is None:
+                continue
+            try:
+                content = base64.b64decode(args[field.name], validate=True)
+            except (binascii.Error, ValueError):
+                raise ArgumentError(
+                    f"argument '{field.name}': expected the file's content in base64"
+                ) from None
+            named = args.get(field.file.filename_param) if field.file.filename_param else None
+            filename = str(named or field.file.filename or field.name)
+            part = writer.append(content, {"Content-Type": field.file.media_type})
+            part.set_content_disposition("form-data", name=field.path[0], filename=filename)
+        return await writer.as_bytes(), writer.content_type
+
+
+@dataclass(frozen=True, slots=True)
+class _BodyField:
+    name: str
+    path: tuple[str, ...]
+    file: FilePart | None
+
+
+def _put(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``value`` at ``path`` in ``body``, making the containers on the way: a segment of
+    digits indexes a list (Notion's ``title.0.text.content``), any other names a key."""
+    node: Any = body
+    for key, after in zip(path, (*path[1:], None), strict=True):
+        index: str | int = int(key) if key.isdigit() else key
+        if isinstance(index, int):
+            if not isinstance(node, list):
+                raise ArgumentError(f"request body: expected a list at '{key}' of {'.'.join(path)}")
+            while len(node) <= index:
+                node.append(None)
+        if after is None:
+            node[index] = value
+            return
+        child = node[index] if isinstance(index, int) else node.get(index)
+        if not isinstance(child, dict | list):
+            child = [] if after.isdigit() else {}
+            node[index] = child
+        node = child
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _segment(name: str, value: Any) -> str:
