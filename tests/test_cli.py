@@ -27,7 +27,9 @@ def test_version() -> None:
 
 
 def test_validate_shipped_connectors_exits_0() -> None:
-    files = sorted(str(p) for p in (ROOT / "connectors").glob("*.yaml"))
+    files = sorted(
+        str(p) for p in [*ROOT.glob("connectors/*.yaml"), *ROOT.glob("connectors/*/connector.yaml")]
+    )
     result = runner.invoke(app, ["validate", *files])
     assert result.exit_code == 0, result.output
     assert result.stdout.count(": ok (") == len(files)

@@ -13,7 +13,8 @@ from builder.connector import load_connector
 from builder.connector.export import connector_schema, drift, schema_path
 
 ROOT = Path(__file__).resolve().parents[2]
-CONNECTORS = sorted((ROOT / "connectors").glob("*.yaml"))
+# connectors/demo.yaml, and one folder per connector: connectors/NAME/connector.yaml
+CONNECTORS = sorted([*ROOT.glob("connectors/*.yaml"), *ROOT.glob("connectors/*/connector.yaml")])
 VALID_FIXTURES = sorted((Path(__file__).parent / "fixtures" / "valid").glob("*.yaml"))
 
 
@@ -55,12 +56,17 @@ def test_every_example_is_valid_for_its_field(name: str, prop: dict[str, object]
         assert list(validator.iter_errors(example)) == [], f"{name}: {example!r}"
 
 
+def _name(path: Path) -> str:
+    """``github`` for connectors/github/connector.yaml, ``demo`` for connectors/demo.yaml."""
+    return path.parent.name if path.name == "connector.yaml" else path.stem
+
+
 def test_connectors_dir_ships_the_required_connectors() -> None:
-    names = {p.stem for p in CONNECTORS}
+    names = {_name(p) for p in CONNECTORS}
     assert {"demo", "github", "google_calendar", "slack"} <= names
 
 
-@pytest.mark.parametrize("path", CONNECTORS + VALID_FIXTURES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONNECTORS + VALID_FIXTURES, ids=_name)
 def test_spec_is_valid_for_models_and_json_schema(path: Path) -> None:
     load_connector(str(path))
     jsonschema.validate(yaml.safe_load(path.read_text()), connector_schema())
@@ -68,7 +74,7 @@ def test_spec_is_valid_for_models_and_json_schema(path: Path) -> None:
     assert first.startswith("# yaml-language-server: $schema=")
 
 
-@pytest.mark.parametrize("path", CONNECTORS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONNECTORS, ids=_name)
 def test_connector_schema_comment_points_at_the_schema(path: Path) -> None:
     first = path.read_text().splitlines()[0]
     target = (path.parent / first.split("$schema=", 1)[1]).resolve()
