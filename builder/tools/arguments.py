@@ -95,6 +95,9 @@ class ArgumentChecker:
             return f"{where}: expected a string matching {limit}, got {_show(value)}"
         if kind == "format":
             return f"{where}: expected a {limit} string, got {_show(value)}"
+        if kind in ("oneOf", "anyOf"):
+            options = "; or ".join(_alternative(option) for option in limit)
+            return f"{where}: expected exactly one of: {options}; got {_shape(value)}"
         return f"{where}: {error.message}"
 
 
@@ -119,6 +122,22 @@ def _show(value: Any) -> str:
         return "an array"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _alternative(schema: dict[str, Any]) -> str:
+    """One ``oneOf`` alternative in words: ``an object with dateTime``, ``a string``."""
+    kind = _TYPE_WORDS.get(str(schema.get("type")), "a value")
+    required = schema.get("required") or []
+    if schema.get("type") == "object" and required:
+        extra = " and nothing else" if schema.get("additionalProperties") is False else ""
+        return f"{kind} with {', '.join(required)}{extra}"
+    return kind
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"an object with {', '.join(sorted(value))}" if value else "an empty object"
+    return _show(value)
 
 
 def parse_cli_arguments(tool: Tool, pairs: list[str]) -> dict[str, Any]:

@@ -225,3 +225,25 @@ async def test_offsets_count_the_items_received(world: World) -> None:
         "offset=6&limit=3",
         "offset=7&limit=3",
     ]
+
+
+async def test_one_of_tells_the_model_the_alternatives_and_refuses_a_mix(world: World) -> None:
+    async with Client(world.mcp_url) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        day = await client.call_tool(
+            "create_event", {"summary": "Offsite", "start": {"date": "2026-12-01"}}
+        )
+        both = await client.call_tool(
+            "create_event",
+            {"summary": "x", "start": {"date": "2026-12-01", "dateTime": "2026-12-01T09:00:00Z"}},
+        )
+    start = tools["create_event"].input_schema["properties"]["start"]
+    assert [list(s["properties"]) for s in start["oneOf"]] == [["dateTime"], ["date"]]
+    assert [s["required"] for s in start["oneOf"]] == [["dateTime"], ["date"]]
+    assert data(day) == {"summary": "Offsite", "start": {"date": "2026-12-01"}}
+    assert both.is_error
+    assert texts(both)[0] == (
+        "argument 'start': expected exactly one of: an object with dateTime and nothing else; "
+        "or an object with date and nothing else; got an object with date, dateTime"
+    )
+    assert len(world.api.received) == 1
