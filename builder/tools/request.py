@@ -21,6 +21,7 @@ __all__ = ["Origin", "OutgoingRequest", "RequestBuilder", "within"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FILENAME_ESCAPES = (('"', "%22"), ("\r", "%0D"), ("\n", "%0A"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +207,21 @@ class RequestBuilder:
                 ) from None
             named = args.get(field.file.filename_param) if field.file.filename_param else None
             filename = str(named or field.file.filename or field.name)
+            # As browsers send it (the HTML standard's multipart/form-data encoding): the
+            # name as is, only '"', CR and LF percent-encoded. aiohttp's default would
+            # percent-encode every space and non-ASCII letter, which servers keep as is.
+            for raw, encoded in _FILENAME_ESCAPES:
+                filename = filename.replace(raw, encoded)
             part = writer.append(content, {"Content-Type": field.file.media_type})
-            part.set_content_disposition("form-data", name=field.path[0], filename=filename)
+            try:
+                part.set_content_disposition(
+                    "form-data", quote_fields=False, name=field.path[0], filename=filename
+                )
+            except ValueError:
+                raise ArgumentError(
+                    f"argument '{field.file.filename_param or field.name}': expected a file "
+                    "name without control characters"
+                ) from None
         return await writer.as_bytes(), writer.content_type
 
 

@@ -242,6 +242,11 @@ def api_app(state: ApiState) -> Starlette:
                     out[key] = value
         return JSONResponse(out)
 
+    async def escaping_items(request: Request) -> Response:
+        """A Link header that points off the API's base URL."""
+        await record(request)
+        return JSONResponse(ITEMS[:1], headers={"Link": '<http://127.0.0.2:9/steal>; rel="next"'})
+
     async def put_thing(request: Request) -> Response:
         await record(request)
         return Response(status_code=204)
@@ -252,6 +257,7 @@ def api_app(state: ApiState) -> Starlette:
             Route("/graphql", graphql_endpoint, methods=["POST"]),
             Route("/v1/items", link_items),
             Route("/v2/items/by-id", link_items),
+            Route("/v1/escaping", escaping_items),
             Route("/v1/search", search, methods=["POST"]),
             Route("/api/conversations.list", slack),
             Route("/v1/paged", pages),

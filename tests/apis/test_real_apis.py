@@ -247,3 +247,27 @@ async def test_one_of_tells_the_model_the_alternatives_and_refuses_a_mix(world: 
         "or an object with date and nothing else; got an object with date, dateTime"
     )
     assert len(world.api.received) == 1
+
+
+async def test_a_next_link_off_the_base_url_is_not_followed(world: World) -> None:
+    result = await call(world, "escaping_items", {})
+    assert result.is_error
+    assert "next page is outside the API's base URL (127.0.0.2:9); not followed" in texts(result)[0]
+    assert world.api.paths() == ["/v1/escaping"]
+
+
+@pytest.mark.parametrize(
+    ("name", "arrives"),
+    [
+        ("my report ü.pdf", "my report ü.pdf"),  # as a browser sends it, not percent-encoded
+        ('q3"\r\nX-Evil: 1.pdf', "q3%22%0D%0AX-Evil: 1.pdf"),  # no header can be injected
+    ],
+)
+async def test_file_names_arrive_as_browsers_send_them(
+    world: World, name: str, arrives: str
+) -> None:
+    content = base64.b64encode(b"%PDF-1.7").decode()
+    result = await call(world, "upload_file", {"content": content, "filename": name})
+    got = data(result)
+    assert got["content"]["filename"] == arrives
+    assert set(got) == {"purpose", "content"}
