@@ -398,8 +398,27 @@ class Pagination(_Model):
     )
 
 
+def _without_extensions(data: Any) -> Any:
+    """``data`` without its ``x-`` keys: places for anchors and tools' own notes."""
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    return data
+
+
 class Tool(_Model):
-    """One MCP tool: one HTTP request to the API."""
+    """One MCP tool: one HTTP request to the API.
+
+    Keys starting with ``x-`` are ignored (``x-openapi``: where an imported tool came from).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"patternProperties": {"^x-": {}}}
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, data: Any) -> Any:
+        return _without_extensions(data)
 
     name: Annotated[str, StringConstraints(pattern=TOOL_NAME_PATTERN)] = Field(
         description="MCP tool name: 1-128 of A-Z a-z 0-9 _ - .", examples=["list_issues"]
@@ -588,11 +607,7 @@ class Connector(_Model):
     @model_validator(mode="before")
     @classmethod
     def _drop_extensions(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {
-                k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))
-            }
-        return data
+        return _without_extensions(data)
 
     mcpbuild: Literal[1] = Field(description="Version of the connector format.", examples=[1])
     name: Annotated[str, StringConstraints(pattern=NAME_PATTERN)] = Field(
