@@ -178,8 +178,7 @@ class ToolRunner:
             status = response.status
             if not 200 <= status < 300:
                 raise UpstreamError(self._failure_text(response, auth), status=status)
-            items = prepared.shaper.page_data(response)
-            body = prepared.shaper.raw_json(response)
+            body, items = prepared.shaper.page(response)
             link = next_link(response.headers.get("link"), request.url)
             if link is not None and not within(prepared.builder.origin, link):
                 raise UpstreamError(

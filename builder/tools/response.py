@@ -21,9 +21,9 @@ An error inside a 2xx answer reads like a failed call's: ``slack.com answered HT
 with an error: channel_not_found``. The shaper names the host itself (``host=``), so the
 runner passes the text on as it is.
 
-For pagination the steps are also separate: :meth:`ResponseShaper.raw_json` (the parsed
-body, to read cursors from), :meth:`ResponseShaper.page_data` (one page checked and
-selected) and :meth:`ResponseShaper.finish` (the joined data budgeted and validated).
+For pagination the steps are separate: :meth:`ResponseShaper.page` (the parsed body, to
+read cursors from, and the page checked and selected) and :meth:`ResponseShaper.finish`
+(the joined data budgeted and validated).
 """
 
 from __future__ import annotations
@@ -150,24 +150,11 @@ class ResponseShaper:
                 return Shaped(self._limit(text, response.truncated))
         return self._binary(response, ctype or "application/octet-stream")
 
-    def raw_json(self, response: UpstreamResponse) -> Any | None:
-        """The parsed JSON body of a 2xx response, before any check or ``select``; None
-        when the body is empty, not JSON, or was cut at ``read_limit``.
-
-        For reading pagination cursors (``pagination.next``, ``has_more``). The value is
-        shared with nothing, but do not change it if you also pass it on.
-        """
-        if not response.body or response.truncated:
-            return None
-        if not _looks_json(_content_type(response), response.body):
-            return None
-        data = _parse(response.body)
-        return None if data is _NOT_JSON else data
-
-    def page_data(self, response: UpstreamResponse) -> Any:
-        """One page's data: the JSON body of a 2xx response, checked for an error inside
-        the answer (``response.error``, GraphQL ``errors``), then selected with
-        ``response.select``. None for an empty body.
+    def page(self, response: UpstreamResponse) -> tuple[Any, Any]:
+        """One page: the parsed JSON body of a 2xx response (for reading pagination
+        cursors), and its data, checked for an error inside the answer (``response.error``,
+        GraphQL ``errors``), then selected with ``response.select``. (None, None) for an
+        empty body; the body is parsed once.
 
         Raises :class:`ToolCallError`: :class:`UpstreamError` for an error inside the
         answer (the text names the host), and plain for a body that is not JSON or was cut
@@ -175,7 +162,7 @@ class ResponseShaper:
         every page to :meth:`finish`.
         """
         if not response.body:
-            return None
+            return None, None
         if response.truncated:
             raise ToolCallError(
                 f"the response is larger than {self.read_limit} bytes; ask for less, e.g. a "
@@ -191,7 +178,7 @@ class ResponseShaper:
         failure = self._failure(data, response)
         if failure is not None:
             raise UpstreamError(failure, status=response.status)
-        return self._selected(data)
+        return data, self._selected(data)
 
     def finish(self, data: Any, notes: Sequence[str] = ()) -> Shaped:
         """The tool result of selected ``data``: validated against the output schema,

@@ -163,36 +163,31 @@ tools:
     assert result.text == "api.example.com answered HTTP 200 OK with 1 GraphQL error: boom"
 
 
-def test_page_data_raises_the_error_and_raw_json_still_reads_the_body() -> None:
+def test_a_page_with_an_error_inside_raises_it() -> None:
     shaper = ResponseShaper(ResponseSpec(error=SLACK, select="messages"), host="slack.com")
     bad = _answer({"ok": False, "error": "invalid_cursor"})
     with pytest.raises(UpstreamError) as info:
-        shaper.page_data(bad)
+        shaper.page(bad)
     assert str(info.value) == "slack.com answered HTTP 200 OK with an error: invalid_cursor"
     assert info.value.status == 200
-    assert shaper.raw_json(bad) == {"ok": False, "error": "invalid_cursor"}
     good = _answer({"ok": True, "messages": [1, 2], "response_metadata": {"next_cursor": "c2"}})
-    assert shaper.page_data(good) == [1, 2]
-    assert shaper.raw_json(good) == json.loads(good.body)
+    assert shaper.page(good) == (json.loads(good.body), [1, 2])
 
 
-def test_page_data_refuses_what_is_not_a_json_page() -> None:
+def test_a_page_must_be_json() -> None:
     shaper = ResponseShaper(ResponseSpec(max_bytes=256), host="api.example.com")
     text = UpstreamResponse(200, "OK", {"content-type": "text/html"}, b"<html>", False)
     with pytest.raises(ToolCallError) as info:
-        shaper.page_data(text)
+        shaper.page(text)
     assert str(info.value) == (
         "api.example.com answered HTTP 200 OK with text/html that is not JSON; "
         "this tool reads JSON pages"
     )
-    assert shaper.raw_json(text) is None
     cut = UpstreamResponse(200, "OK", {"content-type": "application/json"}, b'{"a": [1', True)
     with pytest.raises(ToolCallError, match="larger than 2097152 bytes"):
-        shaper.page_data(cut)
-    assert shaper.raw_json(cut) is None
+        shaper.page(cut)
     empty = UpstreamResponse(204, "No Content", {}, b"", False)
-    assert shaper.page_data(empty) is None
-    assert shaper.raw_json(empty) is None
+    assert shaper.page(empty) == (None, None)
 
 
 # --- through the MCP SDK client --------------------------------------------------------
