@@ -23,6 +23,7 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 CONFORMANCE := tests/conformance
 PROVIDER    := tests/provider
 CLIENTS     := tests/clients
+OPENAPI     := tests/openapi
 
 # npm packages the tests need, from the committed lockfile, with Node from PyPI (>= 22).
 $(CONFORMANCE)/node_modules/.installed: $(CONFORMANCE)/package-lock.json $(VENV)/.installed-test
@@ -36,6 +37,11 @@ $(PROVIDER)/node_modules/.installed: $(PROVIDER)/package-lock.json $(VENV)/.inst
 # The third-party MCP clients tests/auth/test_real_clients.py drives (TypeScript SDK, mcp-remote).
 $(CLIENTS)/node_modules/.installed: $(CLIENTS)/package-lock.json $(VENV)/.installed-test
 	cd $(CLIENTS) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# GitHub's official OpenAPI description, which tests/openapi imports and bench/import_openapi.py times.
+$(OPENAPI)/node_modules/.installed: $(OPENAPI)/package-lock.json $(VENV)/.installed-test
+	cd $(OPENAPI) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Debian packages the tests need (Chromium for the consent page test); CI runs as root.
@@ -58,7 +64,7 @@ types: $(VENV)/.installed-test
 	$(BIN)/mypy builder
 
 unit: system-deps $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed $(PROVIDER)/node_modules/.installed \
-      $(CLIENTS)/node_modules/.installed
+      $(CLIENTS)/node_modules/.installed $(OPENAPI)/node_modules/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint types unit

@@ -15,6 +15,10 @@
     │                        the OAuth error code (RFC 6749)
     ├── ClientLimitReached   every registered client slot is in use: registration answers 503
     ├── DemoError            ``mcpbuild demo`` cannot start; the message is for the user
+    ├── DescriptionError     ``import openapi``: the OpenAPI description cannot be read,
+    │   │                    resolved or imported as asked; the message says where
+    │   └── SelectionNeeded  too many operations and no selection: ``tags`` holds each
+    │                        tag's operation count for the author to choose from
     ├── FormTooLarge         (builder.demo.adapter) a demo OAuth request body over its limit
     └── Refused              (builder.auth.gate) a /mcp request the gate cannot judge: 400
 
@@ -41,9 +45,11 @@ __all__ = [
     "ClientLimitReached",
     "ConfigError",
     "DemoError",
+    "DescriptionError",
     "GrantEnded",
     "MCPBuildError",
     "ProviderError",
+    "SelectionNeeded",
     "SpecError",
     "SpecIssue",
     "ToolCallError",
@@ -179,3 +185,18 @@ class ClientLimitReached(MCPBuildError):
 
 class DemoError(MCPBuildError):
     """``mcpbuild demo`` cannot start: a problem to tell the user about (the command exits 1)."""
+
+
+class DescriptionError(MCPBuildError):
+    """An OpenAPI description cannot be read, resolved or imported as asked."""
+
+
+class SelectionNeeded(DescriptionError):
+    """The description has too many operations to import them all without a selection.
+
+    ``tags`` maps each tag to its number of operations (``(untagged)`` for the rest)."""
+
+    def __init__(self, message: str, *, tags: dict[str, int], operations: int) -> None:
+        super().__init__(message)
+        self.tags = tags
+        self.operations = operations
