@@ -347,6 +347,15 @@ def serve(
             help="Seconds an idle protocol session stays open.",
         ),
     ] = 300.0,
+    metrics: Annotated[
+        bool,
+        typer.Option(
+            "--metrics",
+            envvar="MCPBUILD_METRICS",
+            help="Serve Prometheus metrics at /metrics (tool calls, latency, upstream "
+            "statuses, refreshes, registrations).",
+        ),
+    ] = False,
     log_format: Annotated[
         LogFormat, typer.Option(envvar="MCPBUILD_LOG_FORMAT", help="Log lines as text or JSON.")
     ] = LogFormat.text,
@@ -384,6 +393,7 @@ def serve(
             ),
             dev_ca=dev_ca,
             sessions=SessionLimits(sessions_per_user, max_sessions, session_idle_timeout),
+            metrics=metrics,
         )
     except ConfigError as exc:
         typer.echo(f"{exc}", err=True)

@@ -9,7 +9,9 @@ __all__ = [
     "CONSENT_PATH",
     "HEALTH_PATH",
     "MCP_PATH",
+    "METRICS_PATH",
     "PROTECTED_RESOURCE_METADATA_PATH",
+    "READY_PATH",
     "REGISTER_PATH",
     "REVOKE_PATH",
     "TOKEN_PATH",
@@ -17,6 +19,8 @@ __all__ = [
 
 MCP_PATH = "/mcp"
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+METRICS_PATH = "/metrics"
 AUTHORIZE_PATH = "/authorize"
 TOKEN_PATH = "/token"  # noqa: S105 - a path, not a secret
 REGISTER_PATH = "/register"

@@ -148,6 +148,8 @@ class AuthorizationServer:
         # The consent flow attaches itself: a valid authorization request becomes its
         # pending sign-in, and the URL returned is where the user's browser goes next.
         self.begin_sign_in: BeginSignIn | None = None
+        # Told after each dynamic client registration (metrics).
+        self.on_register: Callable[[], None] = lambda: None
 
     # clients
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
@@ -184,6 +186,7 @@ class AuthorizationServer:
         assert client_info.client_id is not None
         await self.store.save_client(client_info.client_id, client_info.model_dump(mode="json"))
         logger.info("client registered", extra={"client": client_info.client_id[:12]})
+        self.on_register()
 
     # authorization
     async def authorize(

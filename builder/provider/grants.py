@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -58,6 +58,8 @@ class GrantManager:
         self.cipher = cipher
         self.upstream = upstream
         self._locks: dict[str, _RefreshLock] = {}
+        # Told "ok", "failed" or "ended" after each refresh at the provider (metrics).
+        self.on_refresh: Callable[[str], None] = lambda result: None
         # Decrypted access tokens by grant, keyed on the grant's version: AES-GCM per call
         # is measurable on the hot path, and a refresh bumps the version.
         self._plain: dict[str, tuple[int, str]] = {}
@@ -122,6 +124,7 @@ class GrantManager:
             try:
                 tokens = await self.upstream.refresh(refresh_token)
             except ProviderError as exc:
+                self.on_refresh("ended" if exc.grant_ended else "failed")
                 if exc.grant_ended:
                     await self.end(grant_id, f"provider answered {exc.error}")
                     raise GrantEnded(
@@ -130,6 +133,7 @@ class GrantManager:
                 raise ToolCallError(
                     f"could not refresh the sign-in with the provider ({exc.error}); try again"
                 ) from None
+            self.on_refresh("ok")
             # Saved at once: a rotated refresh token is the only one that works from now on.
             saved = await self.store.replace_grant_tokens(
                 grant_id,

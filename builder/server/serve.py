@@ -21,6 +21,7 @@ import uvicorn
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from builder.auth.cimd import ClientMetadataFetcher
@@ -33,9 +34,10 @@ from builder.connector.resolved import resolve_connector
 from builder.errors import ConfigError
 from builder.provider.grants import GrantCredentials
 from builder.provider.login import LocalGrant, state_store_url
-from builder.routes import MCP_PATH
+from builder.routes import MCP_PATH, METRICS_PATH, READY_PATH
 from builder.server.handlers import CallerFor, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
+from builder.server.operations import Check, Metrics, Readiness, reachable
 from builder.server.sessions import DEFAULT_SESSION_LIMITS, SessionLimits
 from builder.state import open_store
 from builder.state.crypto import Cipher, load_or_create_dev_key
@@ -67,6 +69,8 @@ class ServeOptions:
     dev_ca: str | None = None
     """With ``dev`` on loopback: a CA file to verify local metadata documents' TLS with."""
     sessions: SessionLimits = DEFAULT_SESSION_LIMITS
+    metrics: bool = False
+    """Serve Prometheus metrics at ``/metrics`` (off: tool names and counts are not public)."""
 
     @property
     def origin(self) -> str:
@@ -86,6 +90,20 @@ class Served:
     client: UpstreamClient
     oauth: OAuth | None = None
     local: LocalGrant | None = None
+    metrics: Metrics | None = None
+
+    def readiness(self) -> Readiness:
+        """``/readyz``: the store answers, and the provider's token endpoint is reachable."""
+        checks: dict[str, Check] = {}
+        if self.oauth is not None:
+            store = self.oauth.server.store
+
+            async def store_answers() -> None:
+                await store.get_client("mcpbuild-readiness-probe")
+
+            checks["store"] = store_answers
+            checks["provider"] = reachable(self.oauth.upstream.token_url)
+        return Readiness(checks)
 
     def http_app(self, options: ServeOptions) -> Starlette:
         """The streamable HTTP app; closing it (lifespan shutdown) closes the upstream client."""
@@ -102,7 +120,7 @@ class Served:
             self.server,
             security=transport_security(options.host, extra_hosts),
             max_body_bytes=options.max_body_bytes,
-            extra_routes=oauth.routes(options.auth_limits) if oauth else (),
+            extra_routes=[*(oauth.routes(options.auth_limits) if oauth else ()), *self._routes()],
             sessions=options.sessions,
             wrap_mcp=gate if oauth else None,
         )
@@ -123,6 +141,12 @@ class Served:
 
         app.router.lifespan_context = lifespan
         return app
+
+    def _routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [Route(READY_PATH, self.readiness().endpoint, methods=["GET"])]
+        if self.metrics is not None:
+            routes.append(Route(METRICS_PATH, self.metrics.endpoint, methods=["GET"]))
+        return routes
 
 
 def open_connector(
@@ -167,9 +191,13 @@ def open_connector(
         )
         caller_for = oauth.caller_for
     upstream = client or AiohttpUpstream()
-    runner = ToolRunner(resolved, upstream)
+    metrics = Metrics() if options.metrics else None
+    runner = ToolRunner(resolved, upstream, on_call=metrics.tool_call if metrics else None)
+    if metrics is not None and oauth is not None:
+        oauth.grants.on_refresh = metrics.refresh
+        oauth.server.on_register = metrics.registration
     server = build_server(runner, caller_for=caller_for)
-    return Served(runner, server, upstream, oauth, local)
+    return Served(runner, server, upstream, oauth, local, metrics)
 
 
 def _metadata_fetcher(options: ServeOptions) -> ClientMetadataFetcher:

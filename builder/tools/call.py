@@ -24,7 +24,7 @@ from builder.tools.request import OutgoingRequest, RequestBuilder, within
 from builder.tools.response import ResponseShaper, Shaped, error_detail
 from builder.tools.transport import TransportFailure, UpstreamClient, UpstreamResponse
 
-__all__ = ["Caller", "Credentials", "PreparedTool", "ToolRunner"]
+__all__ = ["CallObserver", "Caller", "Credentials", "PreparedTool", "ToolRunner"]
 
 logger = logging.getLogger("mcpbuild.tools")
 
@@ -32,6 +32,10 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 3
 _FIRST_BACKOFF = 0.25
+
+
+CallObserver = Callable[[str, str, "int | None", float], None]
+"""``(tool, outcome, upstream status, seconds)`` after each call, e.g. for metrics."""
 
 
 class Credentials(Protocol):
@@ -83,9 +87,11 @@ class ToolRunner:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
         handle_key: bytes | None = None,
+        on_call: CallObserver | None = None,
     ) -> None:
         self.connector = connector
         self.client = client
+        self.on_call = on_call
         self._sleep = sleep
         self._jitter = jitter
         api = connector.spec.api
@@ -140,16 +146,20 @@ class ToolRunner:
         except ToolCallError as exc:
             return Shaped(self.redactor.scrub(str(exc), extra=auth), is_error=True)
         finally:
+            seconds = time.perf_counter() - started
+            tool = name if prepared else "?"  # a name the server does not have is not a label
             logger.info(
                 "tool call",
                 extra={
-                    "tool": name if prepared else "?",
+                    "tool": tool,
                     "outcome": outcome,
                     "upstream_status": status,
                     "attempts": attempts,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "duration_ms": round(seconds * 1000, 1),
                 },
             )
+            if self.on_call is not None:
+                self.on_call(tool, outcome, status, seconds)
 
     async def _paged(
         self,
