@@ -44,13 +44,20 @@ $(OPENAPI)/node_modules/.installed: $(OPENAPI)/package-lock.json $(VENV)/.instal
 	cd $(OPENAPI) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian packages the tests need (Chromium for the consent page test); CI runs as root.
+# Debian packages the tests need (Chromium for the consent page test, redis-server for
+# the Redis store's tests); CI runs as root.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "chromium is missing: run 'sudo apt-get install chromium'" >&2; exit 1; \
+	  fi; }
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing: run 'sudo apt-get install redis-server'" >&2; exit 1; \
 	  fi; }
 
 demo: $(VENV)/.installed

@@ -280,7 +280,8 @@ def serve(
         str | None,
         typer.Option(
             envvar="MCPBUILD_STORE",
-            help="Where grants live: sqlite:///PATH (default .mcpbuild/NAME.db).",
+            help="Where grants live: sqlite:///PATH (default .mcpbuild/NAME.db), or "
+            "redis://HOST:PORT/DB (rediss:// for TLS, ?prefix=NAME) shared by replicas.",
         ),
     ] = None,
     dev: Annotated[

@@ -12,7 +12,6 @@ import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Literal
 
 import anyio
@@ -29,7 +28,7 @@ from builder.pages import render_page
 from builder.provider.client import ProviderError, UpstreamOAuth
 from builder.provider.grants import GrantCredentials, GrantManager
 from builder.routes import CALLBACK_PATH
-from builder.state import open_store
+from builder.state import dev_key_folder, open_store
 from builder.state.crypto import Cipher, load_or_create_dev_key
 from builder.state.store import Store
 
@@ -52,8 +51,7 @@ def state_store_url(connector: Connector, store: str | None) -> str:
 def _cipher(env: Mapping[str, str], store_url: str) -> Cipher:
     key = env.get("MCPBUILD_SECRET_KEY")
     if not key:
-        path = store_url.removeprefix("sqlite:///")
-        folder = Path(path).parent if path != ":memory:" else Path(".mcpbuild")
+        folder = dev_key_folder(store_url)
         key, created = load_or_create_dev_key(folder / "secret.key")
         if created:
             print(

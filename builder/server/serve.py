@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -39,7 +38,7 @@ from builder.server.handlers import CallerFor, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
 from builder.server.operations import Check, Metrics, Readiness, reachable
 from builder.server.sessions import DEFAULT_SESSION_LIMITS, SessionLimits
-from builder.state import open_store
+from builder.state import dev_key_folder, open_store
 from builder.state.crypto import Cipher, load_or_create_dev_key
 from builder.state.store import Store
 from builder.tools.call import Caller, ToolRunner
@@ -135,9 +134,12 @@ class Served:
                     yield state
                 finally:
                     tg.cancel_scope.cancel()
-                    await self.client.aclose()
-                    if oauth is not None:
-                        await oauth.server.store.close()
+                    # Shielded: inside the cancelled task group, these awaits would be
+                    # cancelled too, and the store (a Redis connection) never closed.
+                    with anyio.CancelScope(shield=True):
+                        await self.client.aclose()
+                        if oauth is not None:
+                            await oauth.server.store.close()
 
         app.router.lifespan_context = lifespan
         return app
@@ -230,8 +232,7 @@ def _secret_key(env: Mapping[str, str], options: ServeOptions, store_url: str) -
             "MCPBUILD_SECRET_KEY is not set: it encrypts the users' upstream tokens. "
             "Create one with `mcpbuild keygen` and export it, or pass --dev for local testing"
         )
-    path = store_url.removeprefix("sqlite:///")
-    folder = Path(path).parent if path != ":memory:" else Path(".mcpbuild")
+    folder = dev_key_folder(store_url)
     key, created = load_or_create_dev_key(folder / "secret.key")
     if created:
         print(

@@ -31,6 +31,9 @@ from builder.state.crypto import Cipher, generate_key
 from builder.state.sqlite import UNUSED_CLIENT_SECONDS, SQLiteStore
 from builder.state.store import ClientLimitReached
 from tests.servers import bound_socket, running
+from tests.state.redis_server import StoreFactory, make_store, redis_service, store_kind
+
+__all__ = ["make_store", "redis_service", "store_kind"]  # fixtures: the client cap on both stores
 
 pytestmark = pytest.mark.anyio
 
@@ -125,8 +128,8 @@ async def test_a_flood_from_one_address_does_not_lock_out_another(base: str) -> 
         assert (await user.post(base + "/register", json=registration())).status_code == 201
 
 
-async def test_registration_at_a_full_client_store_is_503(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db", max_clients=2)
+async def test_registration_at_a_full_client_store_is_503(make_store: StoreFactory) -> None:
+    store = make_store(max_clients=2)
     sock = bound_socket()
     public = f"http://127.0.0.1:{sock.getsockname()[1]}"
     oauth = OAuth.create(
@@ -151,11 +154,12 @@ async def test_registration_at_a_full_client_store_is_503(tmp_path: Path) -> Non
         "error_description": "cannot register another client: expected fewer than 2 "
         "registered clients, got 2, every one of them in use",
     }
-    await store.close()
 
 
-async def test_unused_clients_expire_in_cleanup_and_used_ones_survive(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
+async def test_unused_clients_expire_in_cleanup_and_used_ones_survive(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store()
     await store.save_client("unused", {"client_id": "unused"})
     await store.save_client("used", {"client_id": "used"})
     await store.touch_client("used")
@@ -165,11 +169,10 @@ async def test_unused_clients_expire_in_cleanup_and_used_ones_survive(tmp_path: 
     assert await store.cleanup(now + UNUSED_CLIENT_SECONDS + 60) == 1
     assert await store.get_client("unused") is None
     assert await store.get_client("used") == {"client_id": "used"}
-    await store.close()
 
 
-async def test_at_the_cap_the_oldest_unused_client_makes_room(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db", max_clients=3)
+async def test_at_the_cap_the_oldest_unused_client_makes_room(make_store: StoreFactory) -> None:
+    store = make_store(max_clients=3)
     for name in ("first", "second", "third"):
         await store.save_client(name, {"client_id": name})
     await store.touch_client("first")
@@ -177,11 +180,12 @@ async def test_at_the_cap_the_oldest_unused_client_makes_room(tmp_path: Path) ->
     assert await store.get_client("second") is None
     for name in ("first", "third", "fourth"):
         assert await store.get_client(name) == {"client_id": name}
-    await store.close()
 
 
-async def test_at_the_cap_with_every_client_used_registration_is_refused(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db", max_clients=2)
+async def test_at_the_cap_with_every_client_used_registration_is_refused(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store(max_clients=2)
     for name in ("a", "b"):
         await store.save_client(name, {"client_id": name})
         await store.touch_client(name)
@@ -189,7 +193,6 @@ async def test_at_the_cap_with_every_client_used_registration_is_refused(tmp_pat
         await store.save_client("c", {"client_id": "c"})
     await store.save_client("a", {"client_id": "a", "client_name": "updated"})  # not new
     assert await store.get_client("c") is None
-    await store.close()
 
 
 async def test_clients_from_before_usage_tracking_count_as_used(tmp_path: Path) -> None:

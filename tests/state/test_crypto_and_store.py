@@ -1,4 +1,5 @@
-"""Token material at rest, and the SQLite store's atomic operations."""
+"""Token material at rest, and the stores' atomic operations (each store test runs on
+SQLite and on Redis: the ``store`` fixture, tests/state/conftest.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from builder.state.crypto import (
     token_hash,
 )
 from builder.state.sqlite import SQLiteStore
-from builder.state.store import CodeRecord, Grant, TokenRecord
+from builder.state.store import CodeRecord, Grant, Store, TokenRecord
 
 pytestmark = pytest.mark.anyio
 
@@ -92,8 +93,7 @@ def _tokens(prefix: str, grant_id: str = "g1") -> list[TokenRecord]:
     ]
 
 
-async def test_code_is_redeemed_once_even_under_concurrency(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
+async def test_code_is_redeemed_once_even_under_concurrency(store: Store) -> None:
     await store.save_code(_code())
     outcomes: list[str] = []
 
@@ -123,9 +123,8 @@ async def test_code_is_redeemed_once_even_under_concurrency(tmp_path: Path) -> N
 
 
 async def test_a_code_used_again_after_the_window_or_after_its_refresh_moved_on(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
     await store.save_code(_code())
     now = time.time()
     first = await store.redeem_code(
@@ -144,8 +143,7 @@ async def test_a_code_used_again_after_the_window_or_after_its_refresh_moved_on(
     assert moved.outcome == "reused"
 
 
-async def test_refresh_rotation_again_reuse_and_grant_end(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
+async def test_refresh_rotation_again_reuse_and_grant_end(store: Store) -> None:
     await store.save_grant(Grant("g1", "c", ["a"], "enc-a", "enc-r", time.time() + 60))
     for record in _tokens("r0"):
         await store.save_token(record)
@@ -191,8 +189,7 @@ async def test_answers_open_only_with_the_secret_they_answer() -> None:
     assert open_answer(token_hash("the-code"), sealed) is None
 
 
-async def test_grant_tokens_compare_and_set(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.db")
+async def test_grant_tokens_compare_and_set(store: Store) -> None:
     await store.save_grant(Grant("g1", "c", ["a"], "a1", "r1", None))
     assert await store.replace_grant_tokens(
         "g1", expected_version=1, access_token="a2", refresh_token="r2", expires_at=5.0

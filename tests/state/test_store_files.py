@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from builder.state import dev_key_folder
 from builder.state.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
@@ -83,3 +84,16 @@ async def test_a_private_file_is_opened_without_a_warning(
         store = SQLiteStore(path)
     assert caplog.records == []
     await store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "folder"),
+    [
+        ("sqlite:///state/app.db", "state"),
+        ("sqlite:///:memory:", ".mcpbuild"),
+        ("redis://127.0.0.1:6379/0", ".mcpbuild"),
+        ("rediss://user:pw@cache.example.com:6380/1?prefix=x", ".mcpbuild"),
+    ],
+)
+def test_the_dev_key_lives_beside_a_sqlite_file_else_in_dot_mcpbuild(url: str, folder: str) -> None:
+    assert dev_key_folder(url) == Path(folder)
