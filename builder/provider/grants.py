@@ -24,6 +24,9 @@ logger = logging.getLogger("mcpbuild.grants")
 # Refresh this long before the upstream says the token expires, at most: a tenth of the
 # token's lifetime for short-lived tokens.
 _EARLY = 30.0
+# The longest a refresh may hold the cross-process lock: longer than the provider client's
+# timeout, so a slow refresh keeps it, and short enough that a crashed holder is soon done.
+_REFRESH_LOCK_TTL = 45.0
 
 
 def _due(grant: Grant, now: float) -> bool:
@@ -109,7 +112,12 @@ class GrantManager:
 
     async def refresh(self, grant_id: str, *, seen_version: int) -> _Current:
         """Refresh unless someone already did since ``seen_version``."""
-        async with self._refresh_lock(grant_id):
+        # In this process, then across the processes sharing the store; whoever waited
+        # reads the grant again and takes the token the holder saved.
+        async with (
+            self._refresh_lock(grant_id),
+            self.store.refresh_lock(grant_id, ttl=_REFRESH_LOCK_TTL),
+        ):
             grant = await self._active(grant_id)
             if grant.version != seen_version:
                 return _Current(

@@ -30,12 +30,14 @@ as they come.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import re
+import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -77,6 +79,10 @@ _CODE_FIELDS = ("data", "used", "redeemed_at", "answer", "issued_refresh")
 _GRANT_FIELDS = ("data", "version", "active", "tokens")
 
 
+_LOCK_POLL = 0.05
+"""Seconds between tries for a refresh lock another process holds."""
+
+
 class RedisStore:
     """State in Redis, shared by every process that names the same URL and prefix.
 
@@ -116,6 +122,7 @@ class RedisStore:
             "drop_unused_clients": lua.DROP_UNUSED_CLIENTS,
             "take_pending_by_state": lua.TAKE_PENDING_BY_STATE,
             "delete_pending": lua.DELETE_PENDING,
+            "release_lock": lua.RELEASE_LOCK,
         }
         self._scripts = {name: self._redis.register_script(s) for name, s in scripts.items()}
 
@@ -343,6 +350,22 @@ class RedisStore:
             [self._key("grant", grant_id), self._key("grant-tokens", grant_id)],
             [self._p, _MEMORY_MS],
         )
+
+    @contextlib.asynccontextmanager
+    async def refresh_lock(self, grant_id: str, *, ttl: float) -> AsyncIterator[None]:
+        """``SET NX PX`` with a random owner token, released only by its owner (a holder
+        whose lock lapsed cannot release the next holder's). Waiters poll: a refresh is rare
+        and short, and polling needs no second connection. A late holder's write is fenced
+        by the grant's compare-and-set on its version."""
+        key = self._key("refresh-lock", grant_id)
+        owner = secrets.token_hex(16)
+        while not await self._redis.set(key, owner, nx=True, px=_ms(ttl)):
+            await anyio.sleep(_LOCK_POLL)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._run("release_lock", [key], [owner])
 
     async def cleanup(self, now: float) -> int:
         """Pending sign-ins, codes and tokens expire on their own in Redis; what is left is

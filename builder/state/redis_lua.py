@@ -227,3 +227,9 @@ end
 redis.call('DEL', KEYS[1])
 return 1
 """
+
+# KEYS: lock. ARGV: owner. Deleted only by the owner that set it.
+RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

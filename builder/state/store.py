@@ -8,6 +8,7 @@ implements the same Protocol so that any replica can serve any request.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -203,6 +204,12 @@ class Store(Protocol):
 
     async def end_grant(self, grant_id: str) -> None:
         """Deactivate the grant and revoke every client token bound to it."""
+        ...
+
+    def refresh_lock(self, grant_id: str, *, ttl: float) -> AbstractAsyncContextManager[None]:
+        """Held by one process at a time per grant while it refreshes the grant's upstream
+        tokens, so that processes sharing the store call the provider once; it lapses after
+        ``ttl`` seconds, so a holder that crashed blocks the grant no longer than that."""
         ...
 
     async def cleanup(self, now: float) -> int:
