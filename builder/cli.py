@@ -752,7 +752,7 @@ def demo(
     ] = Path(".mcpbuild") / "demo",
 ) -> None:
     """Run the embedded default: a local notes service with its own OAuth server, and
-    connectors/demo.yaml served against it. No accounts, no internet; Ctrl-C stops it."""
+    connectors/demo/connector.yaml served against it. No accounts, no internet; Ctrl-C stops it."""
     from builder.demo.run import DemoError, DemoOptions, run_demo
     from builder.server.logs import configure_logging
 

@@ -118,7 +118,7 @@ def test_validate_github_format_emits_warning_annotations() -> None:
 
 
 def test_login_timeout_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    spec = ROOT / "connectors" / "demo.yaml"
+    spec = ROOT / "connectors" / "demo" / "connector.yaml"
     env = {
         "MCPBUILD_DEMO_URL": "http://127.0.0.1:9",
         "DEMO_CLIENT_ID": "client",
@@ -173,7 +173,8 @@ def test_init_refuses_a_bad_name(tmp_path: Path) -> None:
 
 
 def test_tools_prints_input_schema_and_annotations() -> None:
-    result = runner.invoke(app, ["tools", "--json", str(ROOT / "connectors" / "demo.yaml")])
+    spec = ROOT / "connectors" / "demo" / "connector.yaml"
+    result = runner.invoke(app, ["tools", "--json", str(spec)])
     assert result.exit_code == 0, result.output
     tools = {t["name"]: t for t in json.loads(result.stdout)}
     listing = tools["list_notes"]
@@ -219,7 +220,7 @@ def test_pre_commit_hook_is_declared() -> None:
 
 
 def test_serve_refuses_nonsense_session_limits() -> None:
-    spec = str(ROOT / "connectors" / "demo.yaml")
+    spec = str(ROOT / "connectors" / "demo" / "connector.yaml")
     result = runner.invoke(app, ["serve", spec, "--sessions-per-user", "0"])
     assert result.exit_code == 2
     assert "sessions per user: expected at least 1, got 0" in result.stderr

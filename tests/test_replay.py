@@ -41,7 +41,7 @@ def test_shipped_case_replays(case_file: Path) -> None:
     assert result.passed, "\n\n".join(result.failures)
 
 
-@pytest.mark.parametrize("name", ["github", "google_calendar", "linear", "notion", "slack"])
+@pytest.mark.parametrize("name", ["demo", "github", "google_calendar", "linear", "notion", "slack"])
 def test_every_tool_of_the_shipped_connectors_has_a_case(name: str) -> None:
     connector = load_connector(str(CONNECTORS / name / "connector.yaml"))
     tested = {load_case(str(p)).tool for p in (CONNECTORS / name / "tests").glob("*.yaml")}

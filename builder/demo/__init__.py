@@ -1,7 +1,7 @@
 """The embedded default: ``mcpbuild demo``.
 
 A small notes service with its own OAuth 2.0 authorization server (Authlib's server side),
-served by mcpbuild through ``connectors/demo.yaml``, all on this machine:
+served by mcpbuild through ``connectors/demo/connector.yaml``, all on this machine:
 
 - :mod:`builder.demo.models`: the in-memory client, codes, tokens and sign-ins
 - :mod:`builder.demo.adapter`: Starlette requests and responses for Authlib

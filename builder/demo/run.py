@@ -1,5 +1,6 @@
-"""``mcpbuild demo``: the demo notes service and ``mcpbuild serve`` of ``connectors/demo.yaml``
-in one process: two uvicorn servers in one event loop, on loopback only, until Ctrl-C.
+"""``mcpbuild demo``: the demo notes service and ``mcpbuild serve`` of
+``connectors/demo/connector.yaml`` in one process: two uvicorn servers in one event loop,
+on loopback only, until Ctrl-C.
 
 The spec's ``${VAR}``s are handed to :func:`~builder.server.serve.open_connector` as a
 mapping (``os.environ`` is left alone); mcpbuild's store and its ``--dev`` encryption key
@@ -57,9 +58,10 @@ class DemoOptions:
 
 
 def demo_spec_path() -> Path:
-    """``connectors/demo.yaml`` of a source checkout, else the copy shipped in ``builder/data``."""
+    """``connectors/demo/connector.yaml`` of a source checkout, else the copy shipped in
+    ``builder/data``."""
     package = Path(builder.__file__).resolve().parent
-    checkout = package.parent / "connectors" / "demo.yaml"
+    checkout = package.parent / "connectors" / "demo" / "connector.yaml"
     return checkout if checkout.is_file() else package / "data" / "demo.yaml"
 
 

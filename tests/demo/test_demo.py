@@ -166,7 +166,7 @@ def test_cli_reports_start_up_problems_without_a_traceback(tmp_path: Path) -> No
 
 
 def test_packaged_demo_spec_is_a_copy_of_the_connector() -> None:
-    shipped = ROOT / "connectors" / "demo.yaml"
+    shipped = ROOT / "connectors" / "demo" / "connector.yaml"
     copy = ROOT / "builder" / "data" / "demo.yaml"
     assert demo_spec_path() == shipped
     assert copy.read_bytes() == shipped.read_bytes()
