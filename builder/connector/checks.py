@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -46,7 +46,9 @@ __all__ = [
     "check_provider",
     "check_tool",
     "check_url",
+    "did_you_mean",
     "is_loopback_host",
+    "near_or_all",
     "placeholders",
 ]
 
@@ -595,3 +597,17 @@ def _check_refs(value: str, where: Path) -> Iterator[Found]:
 def _is_reference(value: str) -> bool:
     match = ENV_REF.fullmatch(value)
     return match is not None
+
+
+def did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for the closest of ``candidates``, or nothing."""
+    near = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"; did you mean '{near[0]}'?" if near else ""
+
+
+def near_or_all(name: str, candidates: Sequence[str]) -> str:
+    """:func:`did_you_mean`, else the whole list of ``candidates``."""
+    hint = did_you_mean(name, candidates)
+    if hint or not candidates:
+        return hint
+    return f"; expected one of {', '.join(candidates)}"

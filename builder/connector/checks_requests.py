@@ -1,6 +1,6 @@
 """Semantic checks of what a tool sends and how it pages: the request body (fixed content,
 dotted ``api_name`` paths, ``spread``, multipart files), the GraphQL operation and its
-variables, and ``pagination``.
+variables (:mod:`builder.connector.checks_graphql`), and ``pagination``.
 
 Called from :func:`builder.connector.checks.check_tool`; each check yields
 :class:`~builder.connector.checks.Found` with the field path it concerns.
@@ -8,40 +8,20 @@ Called from :func:`builder.connector.checks.check_tool`; each check yields
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-import graphql
-from graphql.language import (
-    ListTypeNode,
-    NamedTypeNode,
-    NonNullTypeNode,
-    OperationDefinitionNode,
-    OperationType,
-    TypeNode,
-)
-
 # A module import, not names: checks imports this module while it is itself being imported.
-from builder.connector import checks
+from builder.connector import checks, checks_graphql
 from builder.connector.models import PARAM_NAME_PATTERN, Pagination, Param, Tool
 from builder.connector.source import Path
 
-__all__ = ["check_body", "check_graphql", "check_pagination", "check_requests"]
+__all__ = ["check_body", "check_pagination", "check_requests"]
 
 _NO_BODY = ("GET", "HEAD", "DELETE")
 _PARAM_NAME = re.compile(PARAM_NAME_PATTERN)
 _DOTTED = "dotted api_name is only supported for in: body with a JSON body"
-# GraphQL's built-in scalars and the param types that can carry them. Other named types
-# (enums, input objects, custom scalars) are the API's own: any param type may fit.
-_GRAPHQL_SCALARS: dict[str, tuple[str, ...]] = {
-    "Int": ("integer",),
-    "Float": ("number", "integer"),
-    "String": ("string",),
-    "Boolean": ("boolean",),
-    "ID": ("string", "integer"),
-}
 # Which pagination fields each style reads.
 _STYLE_FIELDS: dict[str, tuple[str, ...]] = {
     "next": ("cursor",),
@@ -55,7 +35,7 @@ _STYLE_FIELDS: dict[str, tuple[str, ...]] = {
 def check_requests(tool: Tool, at: Path) -> Iterator[checks.Found]:
     """Every problem of the tool's body, GraphQL operation and pagination."""
     yield from check_body(tool, at)
-    yield from check_graphql(tool, at)
+    yield from checks_graphql.check_graphql(tool, at)
     yield from check_pagination(tool, at)
 
 
@@ -348,7 +328,9 @@ def _check_file(tool: Tool, name: str, param: Param, where: Path) -> Iterator[ch
     if other == name:
         problem = "the file param itself"
     elif named is None:
-        problem = f"'{other}', which is not a param of the tool{_near(other, candidates)}"
+        problem = (
+            f"'{other}', which is not a param of the tool{checks.near_or_all(other, candidates)}"
+        )
     elif named.in_ != "body" or named.type != "string":
         problem = f"'{other}', which is in: {named.in_} of type '{named.type}'"
     else:
@@ -359,192 +341,6 @@ def _check_file(tool: Tool, name: str, param: Param, where: Path) -> Iterator[ch
         f"got {problem}",
         "file",
     )
-
-
-# -- GraphQL -------------------------------------------------------------------------------
-
-
-def check_graphql(tool: Tool, at: Path) -> Iterator[checks.Found]:
-    """``in: variable`` params only with ``request.graphql``; a GraphQL tool's method and
-    body; its document, the operation chosen and every variable mapped from a param."""
-    request = tool.request
-    spec = request.graphql
-    if spec is None:
-        for name, param in tool.params.items():
-            if param.in_ == "variable":
-                yield checks.Found(
-                    (*at, "params", name, "in"),
-                    "expected path, query, header or body (in: variable is for a tool with "
-                    "request.graphql), got 'variable'",
-                    "variable_param",
-                )
-        return
-    yield from _check_graphql_request(tool, at)
-    where = (*at, "request", "graphql")
-    try:
-        document = graphql.parse(spec.query)
-    except graphql.GraphQLSyntaxError as exc:
-        place = ""
-        if exc.locations:
-            line, column = exc.locations[0]
-            place = f" at line {line}, column {column} of the query"
-        reason = exc.message.removeprefix("Syntax Error: ")
-        yield checks.Found(
-            (*where, "query"),
-            f"expected a GraphQL document, got a syntax error{place}: {reason}",
-            "graphql",
-        )
-        return
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    operation, problem = _choose_operation(operations, spec.operation_name, where)
-    if operation is None:
-        if problem is not None:
-            yield problem
-        return
-    if operation.operation == OperationType.SUBSCRIPTION:
-        yield checks.Found(
-            (*where, "query"),
-            "expected a query or mutation, got a subscription (a tool call is one request)",
-            "graphql",
-        )
-    yield from _check_variables(tool, operation, at)
-
-
-def _check_graphql_request(tool: Tool, at: Path) -> Iterator[checks.Found]:
-    request = tool.request
-    if request.method != "POST":
-        yield checks.Found(
-            (*at, "request", "method"),
-            f"expected POST for a GraphQL tool (the document goes in the body), got "
-            f"'{request.method}'",
-            "graphql_method",
-        )
-    if request.body is not None:
-        yield checks.Found(
-            (*at, "request", "body"),
-            "expected no request.body in a GraphQL tool (the body is the GraphQL request), "
-            "got one; pass values as in: variable params",
-            "graphql_body",
-        )
-    if "body_format" in request.model_fields_set and request.body_format != "json":
-        yield checks.Found(
-            (*at, "request", "body_format"),
-            f"expected json for a GraphQL tool (the request is JSON), got '{request.body_format}'",
-            "graphql_body",
-        )
-    for name, param in tool.params.items():
-        if param.in_ == "body":
-            yield checks.Found(
-                (*at, "params", name, "in"),
-                "expected variable, path, query or header in a GraphQL tool (the body is the "
-                "GraphQL request), got 'body'",
-                "graphql_body",
-            )
-
-
-def _choose_operation(
-    operations: list[OperationDefinitionNode], wanted: str | None, where: Path
-) -> tuple[OperationDefinitionNode | None, checks.Found | None]:
-    """The operation to run, or the problem that leaves none."""
-    names = [op.name.value for op in operations if op.name is not None]
-    if not operations:
-        return None, checks.Found(
-            (*where, "query"),
-            "expected a GraphQL document with a query or mutation, got none (only fragments)",
-            "graphql",
-        )
-    if wanted is not None:
-        chosen = [op for op in operations if op.name is not None and op.name.value == wanted]
-        if chosen:
-            return chosen[0], None
-        known = ", ".join(names) or "none is named"
-        return None, checks.Found(
-            (*where, "operation_name"),
-            f"expected the name of an operation of the document ({known}), got '{wanted}'"
-            + _did_you_mean(wanted, names),
-            "graphql_operation",
-        )
-    if len(operations) > 1:
-        listed = ", ".join(names) if len(names) == len(operations) else "some unnamed"
-        return None, checks.Found(
-            (*where, "query"),
-            f"expected one operation, or operation_name to choose one, got {len(operations)} "
-            f"({listed}); set request.graphql.operation_name",
-            "graphql_operation",
-        )
-    return operations[0], None
-
-
-def _check_variables(
-    tool: Tool, operation: OperationDefinitionNode, at: Path
-) -> Iterator[checks.Found]:
-    """Each declared variable that needs a value has a param; each variable param names a
-    declared variable, with a type that can carry it."""
-    declared = {v.variable.name.value: v for v in operation.variable_definitions}
-    mapped: dict[str, str] = {}
-    for name, param in tool.params.items():
-        if param.in_ != "variable":
-            continue
-        where = (*at, "params", name)
-        sent = param.api_name or name
-        at_name = (*where, "api_name") if param.api_name else where
-        definition = declared.get(sent)
-        if definition is None:
-            if param.api_name == "":
-                continue  # reported with the api_name
-            listed = ", ".join(f"${v}" for v in declared) or "none"
-            yield checks.Found(
-                at_name,
-                f"expected a variable the operation declares ({listed}), got '{sent}'"
-                + _did_you_mean(sent, list(declared)),
-                "graphql_variable",
-                param.api_name is None,
-            )
-            continue
-        mapped[sent] = name
-        shown = f"${sent}: {graphql.print_ast(definition.type)}"
-        fits = _param_types(definition.type)
-        if fits is not None and param.type not in fits:
-            yield checks.Found(
-                (*where, "type"),
-                f"expected {' or '.join(fits)} for GraphQL variable {shown}, got '{param.type}'",
-                "graphql_variable",
-            )
-        if _needs_value(definition.type, definition.default_value) and (
-            not param.is_required and param.default is None
-        ):
-            yield checks.Found(
-                where,
-                f"GraphQL variable {shown} is non-null and has no default in the document, "
-                f"but param '{name}' is optional; make it required or give it a default",
-                "graphql_variable",
-                True,
-            )
-    for variable, definition in declared.items():
-        if variable in mapped or not _needs_value(definition.type, definition.default_value):
-            continue
-        shown = f"${variable}: {graphql.print_ast(definition.type)}"
-        yield checks.Found(
-            (*at, "request", "graphql", "query"),
-            f"GraphQL variable {shown} is non-null and has no default, but no param maps it; "
-            f"add params.{variable} with in: variable",
-            "graphql_variable",
-        )
-
-
-def _needs_value(node: TypeNode, default: object) -> bool:
-    return isinstance(node, NonNullTypeNode) and default is None
-
-
-def _param_types(node: TypeNode) -> tuple[str, ...] | None:
-    """The param types that can carry a value of GraphQL type ``node``; None: any."""
-    if isinstance(node, NonNullTypeNode):
-        node = node.type
-    if isinstance(node, ListTypeNode):
-        return ("array",)
-    if isinstance(node, NamedTypeNode):
-        return _GRAPHQL_SCALARS.get(node.name.value)
-    return None
 
 
 # -- pagination ----------------------------------------------------------------------------
@@ -640,7 +436,7 @@ def _check_paging_param(
     param = tool.params.get(name)
     if param is None:
         fitting = [n for n, p in tool.params.items() if p.type in types]
-        hint = _did_you_mean(name, fitting) or (
+        hint = checks.did_you_mean(name, fitting) or (
             f"; the tool's {wanted} params are {', '.join(fitting)}"
             if fitting
             else f"; declare params.{name} of type {wanted}"
@@ -656,15 +452,3 @@ def _check_paging_param(
             f"expected {article} {wanted} param, got '{name}' of type '{param.type}'",
             "pagination",
         )
-
-
-def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
-    near = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f"; did you mean '{near[0]}'?" if near else ""
-
-
-def _near(name: str, candidates: Sequence[str]) -> str:
-    hint = _did_you_mean(name, candidates)
-    if hint or not candidates:
-        return hint
-    return f"; expected one of {', '.join(candidates)}"
