@@ -44,29 +44,27 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Schema(_Model):
-    """A JSON Schema fragment for array items and object properties."""
+class _Constraints(_Model):
+    """What a param and a nested schema both say about a value (JSON Schema keywords)."""
 
-    type: JsonType = Field(description="JSON Schema type of the value.", examples=["string"])
-    description: str | None = Field(
-        default=None, description="What the value means.", examples=["The event start time."]
-    )
     enum: list[Any] | None = Field(
-        default=None, description="The allowed values.", examples=[["low", "high"]]
+        default=None, description="The allowed values.", examples=[["open", "closed", "all"]]
     )
     minimum: float | None = Field(
-        default=None, description="Smallest allowed number.", examples=[0]
+        default=None, description="Smallest allowed number.", examples=[1]
     )
     maximum: float | None = Field(
-        default=None, description="Largest allowed number.", examples=[60]
+        default=None, description="Largest allowed number.", examples=[100]
     )
     pattern: str | None = Field(
         default=None,
         description="Regular expression a string matches.",
-        examples=["^#[0-9a-f]{6}$"],
+        examples=["^[0-9a-f]{40}$"],
     )
     format: str | None = Field(
-        default=None, description="JSON Schema format, e.g. date-time.", examples=["email"]
+        default=None,
+        description="JSON Schema format, e.g. date-time, email, uri.",
+        examples=["date-time"],
     )
     items: Schema | None = Field(
         default=None, description="Schema of each item of an array.", examples=[{"type": "string"}]
@@ -74,21 +72,30 @@ class Schema(_Model):
     properties: dict[str, Schema] | None = Field(
         default=None,
         description="Schemas of an object's properties.",
-        examples=[{"email": {"type": "string"}}],
-    )
-    required: bool | None = Field(
-        default=None,
-        description="For an entry of `properties`: the object must have it. Default: optional.",
-        examples=[True],
+        examples=[{"dateTime": {"type": "string", "format": "date-time"}}],
     )
     one_of: list[Schema] | None = Field(
         default=None,
         description="The value matches exactly one of these schemas (JSON Schema `oneOf`).",
-        examples=[[{"type": "object", "properties": {"date": {"type": "string"}}}]],
+        examples=[[{"type": "string"}, {"type": "integer"}]],
     )
     additional_properties: bool | None = Field(
         default=None,
         description="For an object: whether keys beyond `properties` are allowed (default: yes).",
+        examples=[True],
+    )
+
+
+class Schema(_Constraints):
+    """A JSON Schema fragment for array items and object properties."""
+
+    type: JsonType = Field(description="JSON Schema type of the value.", examples=["string"])
+    description: str | None = Field(
+        default=None, description="What the value means.", examples=["The event start time."]
+    )
+    required: bool | None = Field(
+        default=None,
+        description="For an entry of `properties`: the object must have it. Default: optional.",
         examples=[True],
     )
 
@@ -113,7 +120,7 @@ class FilePart(_Model):
     )
 
 
-class Param(_Model):
+class Param(_Constraints):
     """One tool argument and where it goes in the HTTP request."""
 
     type: JsonType = Field(
@@ -150,38 +157,11 @@ class Param(_Model):
         ),
         examples=["per_page", "X-Api-Version", "filter.value"],
     )
-    enum: list[Any] | None = Field(
-        default=None, description="The allowed values.", examples=[["open", "closed", "all"]]
-    )
-    minimum: float | None = Field(
-        default=None, description="Smallest allowed number.", examples=[1]
-    )
-    maximum: float | None = Field(
-        default=None, description="Largest allowed number.", examples=[100]
-    )
     min_length: int | None = Field(
         default=None, ge=0, description="Shortest allowed string.", examples=[1]
     )
     max_length: int | None = Field(
         default=None, ge=0, description="Longest allowed string.", examples=[256]
-    )
-    pattern: str | None = Field(
-        default=None,
-        description="Regular expression a string matches.",
-        examples=["^[0-9a-f]{40}$"],
-    )
-    format: str | None = Field(
-        default=None,
-        description="JSON Schema format, e.g. date-time, email, uri.",
-        examples=["date-time"],
-    )
-    items: Schema | None = Field(
-        default=None, description="Schema of each item of an array.", examples=[{"type": "string"}]
-    )
-    properties: dict[str, Schema] | None = Field(
-        default=None,
-        description="Schemas of an object argument's properties.",
-        examples=[{"dateTime": {"type": "string", "format": "date-time"}}],
     )
     explode: bool = Field(
         default=True,
@@ -190,16 +170,6 @@ class Param(_Model):
             "or join the items with commas (`a=1,2`)."
         ),
         examples=[False],
-    )
-    one_of: list[Schema] | None = Field(
-        default=None,
-        description="The argument matches exactly one of these schemas (JSON Schema `oneOf`).",
-        examples=[[{"type": "string"}, {"type": "integer"}]],
-    )
-    additional_properties: bool | None = Field(
-        default=None,
-        description="For an object: whether keys beyond `properties` are allowed (default: yes).",
-        examples=[True],
     )
     spread: bool = Field(
         default=False,
