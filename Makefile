@@ -24,6 +24,7 @@ CONFORMANCE := tests/conformance
 PROVIDER    := tests/provider
 CLIENTS     := tests/clients
 OPENAPI     := tests/openapi
+APPS        := tests/apps
 
 # npm packages the tests need, from the committed lockfile, with Node from PyPI (>= 22).
 $(CONFORMANCE)/node_modules/.installed: $(CONFORMANCE)/package-lock.json $(VENV)/.installed-test
@@ -42,6 +43,12 @@ $(CLIENTS)/node_modules/.installed: $(CLIENTS)/package-lock.json $(VENV)/.instal
 # GitHub's official OpenAPI description, which tests/openapi imports and bench/import_openapi.py times.
 $(OPENAPI)/node_modules/.installed: $(OPENAPI)/package-lock.json $(VENV)/.installed-test
 	cd $(OPENAPI) && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The MCP Apps host tests/apps/test_views_browser.py runs in Chromium (ext-apps' AppBridge, the
+# TypeScript client) and esbuild, which bundles it; esbuild's postinstall is only a speed-up.
+$(APPS)/node_modules/.installed: $(APPS)/package-lock.json $(VENV)/.installed-test
+	cd $(APPS) && PATH="$(abspath $(BIN)):$$PATH" npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Debian packages the tests need (Chromium for the consent page test, redis-server for
@@ -71,7 +78,8 @@ types: $(VENV)/.installed-test
 	$(BIN)/mypy builder
 
 unit: system-deps $(VENV)/.installed-test $(CONFORMANCE)/node_modules/.installed $(PROVIDER)/node_modules/.installed \
-      $(CLIENTS)/node_modules/.installed $(OPENAPI)/node_modules/.installed
+      $(CLIENTS)/node_modules/.installed $(OPENAPI)/node_modules/.installed \
+      $(APPS)/node_modules/.installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint types unit

@@ -27,3 +27,23 @@ def test_the_real_api_feature_snippet_validates() -> None:
         "list_repo_issues",
         "upload",
     ]
+
+
+def test_the_views_snippet_validates() -> None:
+    text = README.read_text()
+    section = text[text.index("### Views: tool results") :]
+    block = section[section.index("```yaml\n") + 8 :]
+    tool = block[: block.index("```")].replace("    # ... request, params, response, ", "    # ")
+    spec = (
+        "mcpbuild: 1\nname: readme\napi: {base_url: https://api.example.com}\ntools:\n"
+        + tool
+        + "    description: Issues.\n    request: {method: GET, path: /issues}\n"
+        + "  - name: get_issue\n    description: One issue.\n"
+        + "    request: {method: GET, path: '/issues/{issue_number}'}\n"
+        + "    params: {issue_number: {type: integer, in: path}}\n"
+    )
+    connector = load_connector_text(spec, "README.md")
+    view = connector.tools[0].view
+    assert view is not None
+    assert view.table is not None
+    assert [c.label for c in view.table.columns] == ["#", "Title", "State", "Updated"]

@@ -182,6 +182,7 @@ def serve(
             dev_ca=dev_ca,
             sessions=SessionLimits(sessions_per_user, max_sessions, session_idle_timeout),
             metrics=metrics,
+            folder=file.resolve().parent,
         )
     except ConfigError as exc:
         typer.echo(f"{exc}", err=True)

@@ -155,9 +155,14 @@ def tools(
     file: Annotated[Path, typer.Argument(help="A connector spec.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Print each tool as MCP clients will see it: inputSchema and annotations."""
+    """Print each tool as MCP clients will see it: inputSchema, annotations and view."""
+    from builder.views import describe_view, view_meta, view_uri
+
     connector = _load_or_exit(file)
     definitions = [tool_definition(t) for t in connector.tools]
+    for tool, definition in zip(connector.tools, definitions, strict=True):
+        if tool.view is not None:
+            definition["_meta"] = view_meta(view_uri(connector.name, tool.name))
     if as_json:
         typer.echo(json.dumps(definitions, indent=2))
         return
@@ -168,6 +173,9 @@ def tools(
         typer.echo(f"  {tool.description}")
         typer.echo(f"  scopes: {scopes}")
         typer.echo(f"  annotations: {hints}")
+        if tool.view is not None:
+            uri = view_uri(connector.name, tool.name)
+            typer.echo(f"  view: {describe_view(tool.view)}  [{uri}]")
         schema_text = json.dumps(definition["inputSchema"], indent=2)
         typer.echo("  inputSchema: " + schema_text.replace("\n", "\n  "))
         typer.echo("")

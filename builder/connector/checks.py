@@ -21,7 +21,7 @@ import jmespath.functions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from builder.connector import checks_requests
+from builder.connector import checks_requests, checks_views
 from builder.connector.models import (
     API,
     ENV_REF,
@@ -145,6 +145,7 @@ def check_connector(connector: Connector) -> list[Found]:
         )
     if provider is not None:
         found.extend(_check_unrequested_scopes(connector, provider))
+    found.extend(checks_views.check_views(connector))
     return found
 
 

@@ -11,11 +11,12 @@ import re
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path as FilePath
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from builder.connector import checks
+from builder.connector import checks, checks_views
 from builder.connector.models import (
     API,
     NAME_PATTERN,
@@ -121,7 +122,11 @@ def load_text_with_warnings(text: str, filename: str = "<string>") -> Loaded:
         issues.extend(_checks_despite(located, filename))
         raise SpecError(_dedupe(issues)) from None
     warnings: list[SpecWarning] = []
-    for found in checks.check_connector(connector):
+    found_all = checks.check_connector(connector)
+    spec_file = FilePath(filename)
+    if spec_file.is_file():
+        found_all.extend(checks_views.check_templates(connector, spec_file.parent))
+    for found in found_all:
         if found.severity == "warning":
             pos = located.position(found.path, key=found.at_key)
             warnings.append(SpecWarning(filename, pos, found.path, found.message, found.code))
@@ -153,16 +158,20 @@ def _checks_despite(located: Located, filename: str) -> list[SpecIssue]:
     tools = data.get("tools")
     if not isinstance(tools, list):
         return out
+    valid: dict[int, Tool] = {}
     for i, raw in enumerate(tools):
         try:
-            tool = Tool.model_validate(raw)
+            valid[i] = Tool.model_validate(raw)
         except ValidationError:
             continue
-        out.extend(
-            _from_check(f, located, filename)
-            for f in checks.check_tool(tool, ("tools", i), declared)
-            if f.severity == "error"
-        )
+    by_name = {tool.name: tool for tool in valid.values()}
+    names = {str(raw.get("name")) for raw in tools if isinstance(raw, dict)}
+    for i, tool in valid.items():
+        found = [
+            *checks.check_tool(tool, ("tools", i), declared),
+            *checks_views.check_view(tool, ("tools", i), by_name, names),
+        ]
+        out.extend(_from_check(f, located, filename) for f in found if f.severity == "error")
     return out
 
 
@@ -224,6 +233,9 @@ def _issue(err: Any, located: Located, filename: str, text: str = "") -> SpecIss
         message = (
             f"expected at least {n} item{'s' if n != 1 else ''}, got {ctx.get('actual_length', 0)}"
         )
+        pos = located.position(loc)
+    elif kind == "value_error" and ctx.get("error") is not None:
+        message = str(ctx["error"])  # a model's own rule, which says what came
         pos = located.position(loc)
     else:
         message = f"{_lower_first(err['msg'])}, got {got}"

@@ -11,7 +11,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from builder.connector.base import SpecModel
+from builder.connector.pagination import Pagination
+from builder.connector.views import View
 
 __all__ = [
     "API",
@@ -40,11 +44,7 @@ ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 JsonType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Constraints(_Model):
+class _Constraints(SpecModel):
     """What a param and a nested schema both say about a value (JSON Schema keywords)."""
 
     enum: list[Any] | None = Field(
@@ -100,7 +100,7 @@ class Schema(_Constraints):
     )
 
 
-class FilePart(_Model):
+class FilePart(SpecModel):
     """How a base64 argument is sent as a file in a multipart body."""
 
     filename: str | None = Field(
@@ -195,7 +195,7 @@ class Param(_Constraints):
         return "default" not in self.model_fields_set
 
 
-class GraphQL(_Model):
+class GraphQL(SpecModel):
     """A GraphQL operation: the document is fixed, the variables come from params."""
 
     query: str = Field(
@@ -210,7 +210,7 @@ class GraphQL(_Model):
     )
 
 
-class Request(_Model):
+class Request(SpecModel):
     """The HTTP request a tool call makes."""
 
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = Field(
@@ -257,7 +257,7 @@ class Request(_Model):
     )
 
 
-class ErrorWhen(_Model):
+class ErrorWhen(SpecModel):
     """A successful HTTP answer that is really an error (Slack's `ok: false`)."""
 
     when: str = Field(
@@ -271,7 +271,7 @@ class ErrorWhen(_Model):
     )
 
 
-class Response(_Model):
+class Response(SpecModel):
     """How the upstream response becomes the tool result."""
 
     select: str | None = Field(
@@ -311,63 +311,6 @@ class Response(_Model):
     )
 
 
-class Pagination(_Model):
-    """How a tool's results come in pages, and how the next one is asked for."""
-
-    style: Literal["link", "cursor", "page", "offset"] = Field(
-        description=(
-            "`link`: the next page's URL is in the `Link` header (RFC 8288, GitHub); `cursor`: "
-            "the body holds a cursor to send in `cursor_param` (Notion, Slack, HubSpot, GraphQL "
-            "`pageInfo`); `page`: `page_param` counts pages; `offset`: `offset_param` counts items."
-        ),
-        examples=["cursor"],
-    )
-    next: str | None = Field(
-        default=None,
-        description="`cursor`: JMESPath of the next cursor in the body; empty or null: last page.",
-        examples=["next_cursor", "response_metadata.next_cursor", "paging.next.after"],
-    )
-    has_more: str | None = Field(
-        default=None,
-        description="JMESPath that is false on the last page, where the API says so.",
-        examples=["has_more", "data.issues.pageInfo.hasNextPage"],
-    )
-    cursor_param: str | None = Field(
-        default=None,
-        description=(
-            "`cursor`: the param the cursor is sent in. `link`: the name of the argument "
-            "that carries the next page's handle (default `cursor`)."
-        ),
-        examples=["start_cursor", "after"],
-    )
-    page_param: str | None = Field(
-        default=None, description="`page`: the param that numbers pages.", examples=["page"]
-    )
-    offset_param: str | None = Field(
-        default=None, description="`offset`: the param that counts items.", examples=["offset"]
-    )
-    start: int | None = Field(
-        default=None,
-        description="`page`/`offset`: the first page's number or offset (default 1 and 0).",
-        examples=[1],
-    )
-    auto: bool = Field(
-        default=False,
-        description=(
-            "Fetch pages until the last one, `max_pages` or `max_items`, and return them joined "
-            "(each page's selected result must be a list). Default: one page per call, with the "
-            "argument to pass for the next."
-        ),
-        examples=[True],
-    )
-    max_pages: int = Field(
-        default=5, ge=1, le=100, description="`auto`: most pages fetched per call.", examples=[10]
-    )
-    max_items: int | None = Field(
-        default=None, ge=1, description="`auto`: most items returned per call.", examples=[200]
-    )
-
-
 def _without_extensions(data: Any) -> Any:
     """``data`` without its ``x-`` keys: places for anchors and tools' own notes."""
     if isinstance(data, dict):
@@ -375,7 +318,7 @@ def _without_extensions(data: Any) -> Any:
     return data
 
 
-class Tool(_Model):
+class Tool(SpecModel):
     """One MCP tool: one HTTP request to the API.
 
     Keys starting with ``x-`` are ignored (``x-openapi``: where an imported tool came from).
@@ -445,6 +388,14 @@ class Tool(_Model):
         description="The tool reaches an outside system (MCP openWorldHint).",
         examples=[True],
     )
+    view: View | None = Field(
+        default=None,
+        description=(
+            "How MCP Apps hosts show the result to a person (a table, list, detail, image or "
+            "template); the model and other hosts get the same result either way."
+        ),
+        examples=[{"table": {"columns": [{"label": "Title", "value": "title"}]}}],
+    )
 
     @property
     def is_read_only(self) -> bool:
@@ -467,7 +418,7 @@ class Tool(_Model):
         return self.request.method in ("GET", "HEAD", "PUT", "DELETE")
 
 
-class Retry(_Model):
+class Retry(SpecModel):
     """Retries of 429 and 5xx answers to idempotent requests."""
 
     attempts: int = Field(
@@ -482,7 +433,7 @@ class Retry(_Model):
     )
 
 
-class API(_Model):
+class API(SpecModel):
     """The upstream HTTP API the tools call."""
 
     base_url: str = Field(
@@ -504,7 +455,7 @@ class API(_Model):
     )
 
 
-class Provider(_Model):
+class Provider(SpecModel):
     """The upstream OAuth 2.0 authorization server (Authorization Code flow)."""
 
     authorization_url: str = Field(
@@ -564,7 +515,7 @@ class Provider(_Model):
     )
 
 
-class Connector(_Model):
+class Connector(SpecModel):
     """A connector: an MCP server whose tools call one HTTP API as the signed-in user.
 
     Top-level keys starting with ``x-`` are ignored: a place for YAML anchors.

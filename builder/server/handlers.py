@@ -18,11 +18,14 @@ from builder import __version__
 from builder.tools.call import Caller, ToolRunner
 from builder.tools.definition import tool_definition
 from builder.tools.response import Shaped
+from builder.views import ViewCatalog
 
 __all__ = ["CallerFor", "build_server", "response_uri", "tool_result"]
 
 logger = logging.getLogger("mcpbuild.server")
 
+
+_RESOURCE_NOT_FOUND = -32002  # MCP's code for an unknown resource URI
 
 CallerFor = Callable[[ServerRequestContext[Any]], Caller]
 
@@ -41,8 +44,14 @@ class _HideInternalErrors:
             raise MCPError(code=types.INTERNAL_ERROR, message="Internal server error") from None
 
 
-def build_server(runner: ToolRunner, *, caller_for: CallerFor | None = None) -> Server[Any]:
-    """A low-level MCP server exposing the runner's visible tools.
+def build_server(
+    runner: ToolRunner,
+    *,
+    caller_for: CallerFor | None = None,
+    views: ViewCatalog | None = None,
+) -> Server[Any]:
+    """A low-level MCP server exposing the runner's visible tools, and their ``views``
+    as ``ui://`` resources (MCP Apps).
 
     The tool handler checks the caller's scopes itself, from the token the SDK
     authenticated, whatever the bearer gate in front of it decided: no path reaches the
@@ -50,9 +59,43 @@ def build_server(runner: ToolRunner, *, caller_for: CallerFor | None = None) -> 
     """
     resolved = runner.connector
     connector = resolved.spec
+    views = views if views is not None else ViewCatalog(resolved)
     listed = types.ListToolsResult(
-        tools=[types.Tool.model_validate(tool_definition(t.spec)) for t in resolved.tools.values()]
+        tools=[
+            types.Tool.model_validate({**tool_definition(t.spec), "_meta": views.tool_meta(name)})
+            for name, t in resolved.tools.items()
+        ]
     )
+    resources = types.ListResourcesResult(
+        resources=[
+            types.Resource(
+                uri=view.uri,
+                name=f"{name}-view",
+                title=view.title,
+                description=f"How {name}'s results are shown in hosts with MCP Apps.",
+                mime_type=views.mime_type,
+            )
+            for name, view in views.by_tool.items()
+        ]
+    )
+
+    async def on_list_resources(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return resources
+
+    async def on_read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        view = views.by_uri.get(str(params.uri))
+        if view is None:
+            raise MCPError(
+                code=_RESOURCE_NOT_FOUND, message=f"no resource '{params.uri}' on this server"
+            )
+        contents = types.TextResourceContents(
+            uri=view.uri, mime_type=views.mime_type, text=view.html, meta=view.resource_meta
+        )
+        return types.ReadResourceResult(contents=[contents])
 
     async def on_list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -78,7 +121,11 @@ def build_server(runner: ToolRunner, *, caller_for: CallerFor | None = None) -> 
                     "not granted; sign in again and approve it"
                 )
         result = await runner.call(name, params.arguments, caller.credentials)
-        return tool_result(name, result)
+        out = tool_result(name, result)
+        meta = views.result_meta(name, result, params.arguments)
+        if meta is not None:
+            out.meta = meta
+        return out
 
     server: Server[Any] = Server(
         connector.name,
@@ -87,6 +134,8 @@ def build_server(runner: ToolRunner, *, caller_for: CallerFor | None = None) -> 
         description=connector.description,
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
+        on_list_resources=on_list_resources if views.by_tool else None,
+        on_read_resource=on_read_resource if views.by_tool else None,
     )
     # The SDK's default OpenTelemetry middleware costs ~7% of a call with no tracer set up.
     server.middleware = [_HideInternalErrors()]

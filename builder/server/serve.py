@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -43,6 +44,7 @@ from builder.state.crypto import Cipher, load_or_create_dev_key
 from builder.state.store import Store
 from builder.tools.call import Caller, ToolRunner
 from builder.tools.transport import AiohttpUpstream, UpstreamClient
+from builder.views import ViewCatalog
 
 __all__ = ["ServeOptions", "Served", "open_connector", "run_http", "run_stdio"]
 
@@ -70,6 +72,8 @@ class ServeOptions:
     sessions: SessionLimits = DEFAULT_SESSION_LIMITS
     metrics: bool = False
     """Serve Prometheus metrics at ``/metrics`` (off: tool names and counts are not public)."""
+    folder: Path | None = None
+    """The connector's folder, where its view templates are."""
 
     @property
     def origin(self) -> str:
@@ -198,7 +202,9 @@ def open_connector(
     if metrics is not None and oauth is not None:
         oauth.grants.on_refresh = metrics.refresh
         oauth.server.on_register = metrics.registration
-    server = build_server(runner, caller_for=caller_for)
+    server = build_server(
+        runner, caller_for=caller_for, views=ViewCatalog(resolved, options.folder)
+    )
     return Served(runner, server, upstream, oauth, local, metrics)
 
 

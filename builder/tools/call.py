@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import secrets
@@ -18,7 +19,7 @@ from builder.connector.models import Retry, Tool
 from builder.connector.resolved import ResolvedConnector
 from builder.errors import ToolCallError, UpstreamError
 from builder.tools.arguments import ArgumentChecker
-from builder.tools.pages import Paginator, describe, next_link
+from builder.tools.pages import NextPage, Paginator, describe, next_link
 from builder.tools.redact import Redactor
 from builder.tools.request import OutgoingRequest, RequestBuilder, within
 from builder.tools.response import ResponseShaper, Shaped, error_detail
@@ -198,7 +199,8 @@ class ToolRunner:
             nxt = pages.after(args, body, items, link)
             if not rules.auto:
                 note = describe(prepared.tool.name, nxt, guess=pages.may_have_more())
-                return prepared.shaper.finish(items, (note,)), status, attempts
+                shaped = prepared.shaper.finish(items, (note,))
+                return _with_next(shaped, args, nxt), status, attempts
             if not isinstance(items, list):
                 raise ToolCallError(
                     "automatic paging joins each page's selected result, which must be a list; "
@@ -225,7 +227,7 @@ class ToolRunner:
                     "pages to see them)."
                 )
             note += " " + describe(prepared.tool.name, nxt, guess=pages.may_have_more())
-        return prepared.shaper.finish(shown, (note,)), status, attempts
+        return _with_next(prepared.shaper.finish(shown, (note,)), args, nxt), status, attempts
 
     async def _send(
         self,
@@ -334,3 +336,10 @@ def _parse_retry_after(value: str) -> float | None:
         return None
     wait: float = when.timestamp() - time.time()
     return max(0.0, wait)
+
+
+def _with_next(result: Shaped, args: dict[str, Any], nxt: NextPage | None) -> Shaped:
+    """``result`` with the arguments that ask for the page after it, when there is one."""
+    if nxt is None or result.is_error:
+        return result
+    return dataclasses.replace(result, next_arguments={**args, nxt.argument: nxt.value})

@@ -33,13 +33,16 @@ class Redactor:
         texts = (result.text, *result.notes)
         if not any(secret in text for secret in secrets for text in texts):
             return result
-        structured = result.structured
+        structured, data = result.structured, result.data
         if structured is not None:
             structured = json.loads(self.scrub(json.dumps(structured), extra=extra))
+        if data is not None:
+            data = json.loads(self.scrub(json.dumps(data), extra=extra))
         return dataclasses.replace(
             result,
             text=self.scrub(result.text, extra=extra),
             structured=structured,
+            data=data,
             notes=tuple(self.scrub(note, extra=extra) for note in result.notes),
         )
 

@@ -79,6 +79,10 @@ class Shaped:
     notes: tuple[str, ...] = ()
     blob: bytes | None = None
     mime_type: str | None = None
+    data: Any = None
+    """The JSON result as the model gets it (after the budget), for a view to draw."""
+    next_arguments: dict[str, Any] | None = None
+    """A paginated result's arguments for the next page, when more remain."""
 
 
 class ResponseShaper:
@@ -219,7 +223,7 @@ class ResponseShaper:
                         is_error=True,
                     )
         structured = fitted.data if self._output is not None else None
-        return Shaped(fitted.text, structured, notes=notes)
+        return Shaped(fitted.text, structured, notes=notes, data=fitted.data)
 
     def _mismatch(self, data: Any) -> str | None:
         assert self._output is not None

@@ -4,7 +4,6 @@ and back to the client with a code that works."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,21 +12,11 @@ import pytest
 from playwright.async_api import Route, async_playwright
 
 from tests.auth.stack import Stack, mcpbuild, notes_api
+from tests.browser import CHROMIUM, FLAGS
 from tests.oauth_client import REDIRECT_URI, RawClient, pkce
 from tests.provider_fixture import running_provider
 
 pytestmark = pytest.mark.anyio
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
