@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from builder import __version__
 from builder.cli import app
 from builder.connector import load_connector
+from builder.routes import DEFAULT_LOGIN_PORT
+from tests.servers import bound_socket
 
 ROOT = Path(__file__).resolve().parents[1]
 INVALID = ROOT / "tests" / "connector" / "fixtures" / "invalid"
@@ -117,17 +120,20 @@ def test_validate_github_format_emits_warning_annotations() -> None:
     assert result.stdout.count("::warning ") == 2
 
 
-def test_login_timeout_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    spec = ROOT / "connectors" / "demo" / "connector.yaml"
-    env = {
+def _login_env() -> dict[str, str]:
+    return {
         "MCPBUILD_DEMO_URL": "http://127.0.0.1:9",
         "DEMO_CLIENT_ID": "client",
         "DEMO_CLIENT_SECRET": "secret",
         "MCPBUILD_SECRET_KEY": runner.invoke(app, ["keygen"]).stdout.strip(),
     }
+
+
+def test_login_timeout_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    spec = ROOT / "connectors" / "demo" / "connector.yaml"
     store = f"sqlite:///{tmp_path / 'login.db'}"
     args = ["login", str(spec), "--no-browser", "--timeout", "0.2", "--store", store]
-    result = runner.invoke(app, args, env=env)
+    result = runner.invoke(app, [*args, "--port", "0"], env=_login_env())
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception
     )
@@ -136,6 +142,41 @@ def test_login_timeout_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[-1] == (
         f"{spec}: no sign-in within 0.2 s; run login again, with a longer --timeout if you "
         "need more time"
+    )
+
+
+def test_login_listens_on_the_fixed_port_and_prints_its_redirect_uri(tmp_path: Path) -> None:
+    try:  # the default port, 8765, must be free on this machine for this test
+        bound_socket(DEFAULT_LOGIN_PORT).close()
+    except OSError:
+        pytest.skip(f"port {DEFAULT_LOGIN_PORT} is in use on this machine")
+    spec = ROOT / "connectors" / "demo" / "connector.yaml"
+    store = f"sqlite:///{tmp_path / 'login.db'}"
+    args = ["login", str(spec), "--no-browser", "--timeout", "0.1", "--store", store]
+    result = runner.invoke(app, args, env=_login_env())
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    uri_line = "redirect URI (register it with the provider): http://127.0.0.1:8765/oauth/callback"
+    assert uri_line in lines
+    # Printed before the URL to open, which the browser would be sent to.
+    assert lines.index(uri_line) < lines.index("open this URL to sign in:")
+
+
+def test_login_on_a_busy_port_names_the_port_and_the_flag(tmp_path: Path) -> None:
+    spec = ROOT / "connectors" / "demo" / "connector.yaml"
+    store = f"sqlite:///{tmp_path / 'login.db'}"
+    with bound_socket() as busy:
+        port = busy.getsockname()[1]
+        args = ["login", str(spec), "--no-browser", "--store", store, "--port", str(port)]
+        result = runner.invoke(app, args, env=_login_env())
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "open this URL" not in result.stderr
+    assert result.stderr.strip() == (
+        f"{spec}: port {port} on 127.0.0.1 is in use (Address already in use), and the "
+        f"redirect URI http://127.0.0.1:{port}/oauth/callback needs it: stop what listens "
+        "there, or pass --port N and register http://127.0.0.1:N/oauth/callback with the "
+        "provider"
     )
 
 
@@ -160,10 +201,61 @@ def test_init_writes_a_starter_that_validates(tmp_path: Path) -> None:
     assert connector.name == "acme-crm"
     assert connector.provider is not None
     assert connector.provider.client_secret == "${ACME_CRM_CLIENT_SECRET}"
-    assert (tmp_path / "proj" / "connector.schema.json").exists()
     again = runner.invoke(app, ["init", str(tmp_path / "proj"), "--name", "acme-crm"])
     assert again.exit_code == 2
     assert "exists" in again.stderr
+
+
+def test_init_copies_no_schema_next_to_the_spec_and_keeps_the_editor_one_current(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "proj"
+    assert runner.invoke(app, ["init", str(folder)]).exit_code == 0
+    assert sorted(p.name for p in folder.iterdir()) == [".mcpbuild", "connector.yaml"]
+    spec = folder / "connector.yaml"
+    ref = ".mcpbuild/connector.schema.json"
+    assert spec.read_text().splitlines()[0] == f"# yaml-language-server: $schema={ref}"
+    editor = folder / ref
+    assert editor.read_text() == runner.invoke(app, ["schema"]).stdout
+    assert (folder / ".mcpbuild" / ".gitignore").read_text().splitlines()[-1] == "*"
+    editor.write_text("{}\n")  # an older mcpbuild's schema
+    assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0
+    assert editor.read_text() == runner.invoke(app, ["schema"]).stdout
+
+
+def test_init_from_every_shipped_connector_validates(tmp_path: Path) -> None:
+    names = sorted(p.parent.name for p in ROOT.glob("connectors/*/connector.yaml"))
+    assert {"demo", "github", "slack"} <= set(names)
+    for name in names:
+        folder = tmp_path / name
+        result = runner.invoke(app, ["init", str(folder), "--from", name])
+        assert result.exit_code == 0, result.output
+        spec = folder / "connector.yaml"
+        assert (
+            load_connector(str(spec)).name
+            == load_connector(str(ROOT / "connectors" / name / "connector.yaml")).name
+        )
+        assert spec.read_text().startswith(
+            "# yaml-language-server: $schema=.mcpbuild/connector.schema.json\n"
+        )
+        assert (folder / ".mcpbuild" / "connector.schema.json").is_file()
+        cases = sorted(p.name for p in (ROOT / "connectors" / name / "tests").iterdir())
+        assert sorted(p.name for p in (folder / "tests").iterdir()) == cases
+        assert runner.invoke(app, ["validate", str(spec)]).exit_code == 0
+
+
+def test_init_from_an_unknown_connector_lists_them_with_did_you_mean(tmp_path: Path) -> None:
+    shipped = ", ".join(sorted(p.parent.name for p in ROOT.glob("connectors/*/connector.yaml")))
+    near = runner.invoke(app, ["init", str(tmp_path), "--from", "githb"])
+    assert near.exit_code == 2
+    assert near.stderr.splitlines() == [
+        "--from: no shipped connector 'githb'; did you mean 'github'?",
+        f"the shipped connectors: {shipped}",
+    ]
+    far = runner.invoke(app, ["init", str(tmp_path), "--from", "zzz"])
+    assert far.exit_code == 2
+    assert far.stderr.strip() == f"--from: no shipped connector 'zzz'; expected one of {shipped}"
+    assert not (tmp_path / "connector.yaml").exists()
 
 
 def test_init_refuses_a_bad_name(tmp_path: Path) -> None:

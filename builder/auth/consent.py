@@ -21,6 +21,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 from mcp.server.auth.provider import AuthorizationParams, construct_redirect_uri
@@ -37,11 +38,16 @@ from builder.routes import CALLBACK_PATH, CONSENT_PATH
 from builder.state.crypto import new_token, token_hash
 from builder.state.store import Pending
 
-__all__ = ["ConsentFlow"]
+__all__ = ["ConsentFlow", "SignInProblem"]
 
 logger = logging.getLogger("mcpbuild.consent")
 
 _USER_COOKIE_AGE = 365 * 24 * 3600
+
+SignInProblem = Callable[[str, Pending, str], None]
+"""``(kind, pending, detail)`` when a sign-in fails at the callback for a reason worth
+explaining: ``consent_cookie_missing`` (detail: the host the callback came to) or
+``redirect_uri_mismatch`` (detail: the provider's error code)."""
 
 
 class ConsentFlow:
@@ -67,6 +73,9 @@ class ConsentFlow:
         self.secure = secure_cookies
         # `__Host-` cookies are only accepted over https; on loopback http, plain names.
         self._prefix = "__Host-" if secure_cookies else ""
+        # Told about sign-ins that failed at the callback (explained in the log, and in the
+        # inspector when it is on).
+        self.on_problem: SignInProblem = lambda kind, pending, detail: None
 
     async def begin(self, client_id: str, params: AuthorizationParams, scopes: list[str]) -> str:
         """A validated authorization request becomes a pending sign-in; the URL of its
@@ -221,6 +230,7 @@ class ConsentFlow:
                 "provider callback refused: not from the browser that approved consent",
                 extra={"client": pending.client_id[:12]},
             )
+            self.on_problem("consent_cookie_missing", pending, request.url.netloc)
             return message_page(
                 "Sign-in refused",
                 "This sign-in answer did not come back to the browser that approved the "
@@ -231,6 +241,10 @@ class ConsentFlow:
                 status=403,
             )
         if "error" in params:
+            if params["error"] == "redirect_uri_mismatch" or "redirect_uri" in params.get(
+                "error_description", ""
+            ):
+                self.on_problem("redirect_uri_mismatch", pending, params["error"])
             error = params["error"] if params["error"] == "access_denied" else "server_error"
             return _back(
                 pending,

@@ -66,14 +66,18 @@ class BearerGate:
     ) -> None:
         self.app = app
         self.verifier = verifier
-        self.connector = connector
+        self.retarget(connector)
         self.resource = resource.rstrip("/")
         self.metadata_url = resource_metadata_url
         self.max_body = max_body_bytes
-        self.any_scoped = any(t.scopes for t in connector.tools.values())
         self.upstream_ready = upstream_ready
         # On a 401, tell the client which scopes to ask for (MCP scope selection, step 1).
         self.default_scope = " ".join(default_scopes) if default_scopes else None
+
+    def retarget(self, connector: ResolvedConnector) -> None:
+        """Check tool calls against ``connector`` from the next request on (a reload)."""
+        self.connector = connector
+        self.any_scoped = any(t.scopes for t in connector.tools.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

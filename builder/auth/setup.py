@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -26,18 +26,18 @@ from builder.auth.limits import AuthLimits, BodyLimit, RateLimited, Unavailable,
 from builder.auth.revoke import PublicClientRevocation
 from builder.auth.server import AuthorizationServer, CodeAttempts, Lifetimes
 from builder.connector.resolved import ResolvedConnector
-from builder.errors import GrantEnded, ToolCallError
+from builder.errors import ConfigError, GrantEnded, ToolCallError
 from builder.provider.client import UpstreamOAuth
 from builder.provider.grants import GrantCredentials, GrantManager
 from builder.routes import (
     AUTHORIZATION_SERVER_METADATA_PATH,
     AUTHORIZE_PATH,
-    CALLBACK_PATH,
     MCP_PATH,
     PROTECTED_RESOURCE_METADATA_PATH,
     REGISTER_PATH,
     REVOKE_PATH,
     TOKEN_PATH,
+    redirect_uri_for,
 )
 from builder.state.crypto import Cipher
 from builder.state.store import ClientLimitReached, Store
@@ -46,11 +46,6 @@ from builder.tools.call import Caller
 __all__ = ["OAuth", "redirect_uri_for"]
 
 logger = logging.getLogger("mcpbuild.auth")
-
-
-def redirect_uri_for(public_url: str) -> str:
-    """The one redirect URI to register with the provider, derived here and nowhere else."""
-    return public_url.rstrip("/") + CALLBACK_PATH
 
 
 @dataclass
@@ -63,6 +58,7 @@ class OAuth:
     upstream: UpstreamOAuth
     grants: GrantManager
     consent: ConsentFlow
+    _gates: list[BearerGate] = field(default_factory=list, repr=False)
 
     @classmethod
     def create(
@@ -196,7 +192,7 @@ class OAuth:
 
     def gate(self, app: ASGIApp, *, max_body_bytes: int) -> ASGIApp:
         """``app`` (the /mcp endpoint) behind the bearer gate."""
-        return BearerGate(
+        gate = BearerGate(
             AuthContextMiddleware(app),
             self.server,
             self.connector,
@@ -206,6 +202,44 @@ class OAuth:
             default_scopes=self.server.default_scopes,
             upstream_ready=self._upstream_ready,
         )
+        self._gates.append(gate)
+        return gate
+
+    def retarget(self, connector: ResolvedConnector) -> None:
+        """Serve ``connector``'s tools from now on (``mcpbuild dev`` reloads), keeping the
+        store, the key, the clients and the grants: the bearer gate and the consent page
+        read it. Refused with :class:`ConfigError` when the provider changed (endpoints,
+        client, offered or default scopes): those are fixed in the authorization server's
+        metadata and registrations, so that takes a restart."""
+        before = self.connector.provider
+        after = connector.provider
+        if before is None or after is None or connector.name != self.connector.name:
+            raise ConfigError("the connector's name or provider changed: restart to apply it")
+        changed = [
+            name
+            for name in (
+                "authorization_url",
+                "token_url",
+                "client_id",
+                "client_secret",
+                "scopes",
+                "default_scopes",
+                "always_request",
+            )
+            if getattr(before, name) != getattr(after, name)
+        ]
+        if not changed and before.spec != after.spec:
+            changed = ["provider"]
+        if changed:
+            raise ConfigError(
+                f"provider {', '.join(changed)} changed (the authorization server and its "
+                "clients were set up with the old values): restart to apply it; grants are "
+                "kept in the store"
+            )
+        self.connector = connector
+        self.consent.connector = connector
+        for gate in self._gates:
+            gate.retarget(connector)
 
     async def _upstream_ready(self, token: AccessToken) -> bool:
         grant = (token.claims or {}).get("grant")

@@ -1,11 +1,14 @@
-"""``mcpbuild serve``, ``login``, ``call``, ``keygen`` and ``demo``: running a connector."""
+"""``mcpbuild serve``, ``dev``, ``login``, ``call``, ``keygen`` and ``demo``: running a
+connector."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +25,7 @@ from builder.cli.common import (
     _load_or_exit,
     app,
 )
+from builder.routes import DEFAULT_LOGIN_PORT
 
 
 class Transport(StrEnum):
@@ -144,6 +148,15 @@ def serve(
             "statuses, refreshes, registrations).",
         ),
     ] = False,
+    inspector: Annotated[
+        bool,
+        typer.Option(
+            "--inspector",
+            envvar="MCPBUILD_INSPECTOR",
+            help="Serve the inspector page at /inspector: sign in, call tools, watch both "
+            "token layers and the upstream calls (for development; off by default).",
+        ),
+    ] = False,
     log_format: Annotated[
         LogFormat, typer.Option(envvar="MCPBUILD_LOG_FORMAT", help="Log lines as text or JSON.")
     ] = LogFormat.text,
@@ -152,50 +165,104 @@ def serve(
     ] = "info",
 ) -> None:
     """Serve a connector as an MCP server (streamable HTTP at /mcp, or stdio)."""
+    _serve(SimpleNamespace(**locals()), development=False)
+
+
+def dev(**options: Any) -> None:
+    """Serve a connector for development, and swap in its spec on every save.
+
+    Loopback, a generated key (--dev), grants in <folder>/.mcpbuild/state.db and the
+    /inspector page; it watches the spec and its view templates, re-validates on save and
+    serves the new spec without a restart (grants and sessions are kept; connected clients
+    get notifications/tools/list_changed). An invalid save keeps the last good spec.
+    Takes every `serve` option.
+    """
+    _serve(SimpleNamespace(**options), development=True)
+
+
+def _dev_signature() -> inspect.Signature:
+    """``serve``'s options, written once: ``dev`` takes the same, with its own defaults."""
+    signature = inspect.signature(serve, eval_str=True)
+    store = signature.parameters["store"].replace(
+        annotation=Annotated[
+            str | None,
+            typer.Option(
+                envvar="MCPBUILD_STORE",
+                help="Where grants live (default: sqlite in .mcpbuild/state.db next to the "
+                "spec, git-ignored), or any `serve --store` URL.",
+            ),
+        ]
+    )
+    return signature.replace(
+        parameters=[store if p.name == "store" else p for p in signature.parameters.values()]
+    )
+
+
+dev.__signature__ = _dev_signature()  # type: ignore[attr-defined]
+app.command()(dev)
+
+
+def _serve(a: SimpleNamespace, *, development: bool) -> None:
+    """``serve`` and ``dev``: ``a`` holds ``serve``'s parameters by name."""
     from builder.auth.server import Lifetimes
     from builder.errors import ConfigError
     from builder.server.logs import configure_logging
     from builder.server.serve import ServeOptions, open_connector, run_http, run_stdio
     from builder.server.sessions import SessionLimits
 
-    if log_level.lower() not in ("debug", "info", "warning", "error"):
+    file: Path = a.file
+    if a.log_level.lower() not in ("debug", "info", "warning", "error"):
         typer.echo(
-            f"--log-level: expected debug, info, warning or error, got {log_level!r}", err=True
+            f"--log-level: expected debug, info, warning or error, got {a.log_level!r}", err=True
         )
         raise typer.Exit(EXIT_USAGE)
+    if development and a.transport is Transport.stdio:
+        typer.echo(
+            "--transport stdio: `dev` serves over http (the inspector and reloads need it); "
+            "use `serve --transport stdio`",
+            err=True,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    store = a.store
+    if development and store is None:
+        from builder.server.dev import dev_store_url
+
+        store = dev_store_url(file.resolve().parent)
     try:
         options = ServeOptions(
-            host=host,
-            port=port,
-            transport=transport.value,
-            read_only=read_only,
-            allow_hosts=tuple(allow_host or ()),
-            public_url=public_url,
+            host=a.host,
+            port=a.port,
+            transport=a.transport.value,
+            read_only=a.read_only,
+            allow_hosts=tuple(a.allow_host or ()),
+            public_url=a.public_url,
             store=store,
-            dev=dev,
+            dev=a.dev or development,
             lifetimes=Lifetimes(
-                access_token=token_ttl,
-                refresh_idle=refresh_idle,
-                refresh_absolute=refresh_lifetime,
-                refresh_reuse=refresh_reuse_interval,
+                access_token=a.token_ttl,
+                refresh_idle=a.refresh_idle,
+                refresh_absolute=a.refresh_lifetime,
+                refresh_reuse=a.refresh_reuse_interval,
             ),
-            dev_ca=dev_ca,
-            sessions=SessionLimits(sessions_per_user, max_sessions, session_idle_timeout),
-            metrics=metrics,
+            dev_ca=a.dev_ca,
+            sessions=SessionLimits(a.sessions_per_user, a.max_sessions, a.session_idle_timeout),
+            metrics=a.metrics,
             folder=file.resolve().parent,
+            inspector=a.inspector or development,
+            reloadable=development,
         )
     except ConfigError as exc:
         typer.echo(f"{exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     # After the options are known good: a usage error leaves the process's logging alone.
-    configure_logging(log_level, log_format.value)
+    configure_logging(a.log_level, a.log_format.value)
     connector = _load_or_exit(file)
     try:
         served = open_connector(connector, options)
     except ConfigError as exc:
         typer.echo(f"{file}: {exc}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
-    if transport is Transport.stdio:
+    if a.transport is Transport.stdio:
         import anyio
 
         try:
@@ -204,6 +271,10 @@ def serve(
             typer.echo(f"{file}: {exc}", err=True)
             raise typer.Exit(EXIT_INVALID) from None
     else:
+        if development:
+            from builder.server.dev import SpecWatcher
+
+            served.background.append(SpecWatcher(file, served, options, connector=connector).run)
         run_http(served, options)
 
 
@@ -211,8 +282,14 @@ def serve(
 def login(
     file: Annotated[Path, typer.Argument(help="The connector spec to sign in to.")],
     port: Annotated[
-        int, typer.Option(help="Loopback port of the redirect URI (0: any free port).")
-    ] = 0,
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Loopback port of the redirect URI http://127.0.0.1:PORT/oauth/callback "
+            "(register it with the provider; 0: any free port, for tests).",
+        ),
+    ] = DEFAULT_LOGIN_PORT,
     store: Annotated[
         str | None, typer.Option(envvar="MCPBUILD_STORE", help="sqlite:///PATH for the grant.")
     ] = None,

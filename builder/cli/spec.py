@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from builder.connector.export import drift, render_schema, schema_path
+from builder.connector.checks import near_or_all
+from builder.connector.export import (
+    EDITOR_SCHEMA_REF,
+    drift,
+    refresh_editor_schema,
+    render_schema,
+    schema_path,
+    write_editor_schema,
+)
 from builder.connector.load import SpecWarning, load_with_warnings
 from builder.connector.models import NAME_PATTERN
 from builder.errors import SpecError, SpecIssue
@@ -44,6 +52,7 @@ def validate(
     warnings: list[SpecWarning] = []
     summaries: list[dict[str, Any]] = []
     for file in files:
+        refresh_editor_schema(file)
         try:
             loaded = load_with_warnings(str(file))
         except SpecError as exc:
@@ -126,28 +135,59 @@ def schema(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write connector.yaml.")] = Path("."),
-    name: Annotated[str, typer.Option("--name", help="The connector's name.")] = "my_connector",
+    name: Annotated[
+        str | None, typer.Option("--name", help="The starter's name (default my_connector).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Copy a shipped connector (github, slack, ...) with its replay cases "
+            "instead of the starter.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented starter connector.yaml (and its JSON Schema) that validates."""
+    """Write a commented starter connector.yaml that validates, or copy a shipped one
+    (--from); editors find its JSON Schema in .mcpbuild/, which validate keeps current."""
+    from builder.connector.shipped import copy_shipped, shipped_names
+
+    if source is not None and name is not None:
+        typer.echo("--name: only for the starter; --from copies a connector as it is", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    name = name or "my_connector"
     if not re.match(NAME_PATTERN, name):
         typer.echo(f"--name: expected lowercase letters, digits, _ and -, got {name!r}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    names = shipped_names()
+    if source is not None and source not in names:
+        hint = near_or_all(source, names)
+        typer.echo(f"--from: no shipped connector {source!r}{hint}", err=True)
+        if "did you mean" in hint:
+            typer.echo(f"the shipped connectors: {', '.join(names)}", err=True)
         raise typer.Exit(EXIT_USAGE)
     target = directory / "connector.yaml"
     if target.exists() and not force:
         typer.echo(f"{target} exists; pass --force to overwrite it", err=True)
         raise typer.Exit(EXIT_USAGE)
-    directory.mkdir(parents=True, exist_ok=True)
-    template = (Path(__file__).parents[1] / "data" / "starter.yaml").read_text(encoding="utf-8")
-    text = (
-        template.replace("__NAME__", name)
-        .replace("__TITLE__", name.replace("_", " ").replace("-", " ").title())
-        .replace("__ENV__", re.sub(r"[^A-Z0-9]", "_", name.upper()))
-    )
-    target.write_text(text, encoding="utf-8")
-    (directory / "connector.schema.json").write_text(render_schema(), encoding="utf-8")
-    typer.echo(f"wrote {target} and {directory / 'connector.schema.json'}")
-    typer.echo(f"next: mcpbuild validate {target}")
+    if source is not None:
+        copy_shipped(source, directory, schema_ref=EDITOR_SCHEMA_REF)
+        cases = directory / "tests"
+        more = f" and its replay cases in {cases}" if cases.is_dir() else ""
+        typer.echo(f"wrote {target} (from the shipped '{source}' connector){more}")
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        package = Path(__file__).parents[1]
+        template = (package / "data" / "starter.yaml").read_text(encoding="utf-8")
+        text = (
+            template.replace("__NAME__", name)
+            .replace("__TITLE__", name.replace("_", " ").replace("-", " ").title())
+            .replace("__ENV__", re.sub(r"[^A-Z0-9]", "_", name.upper()))
+        )
+        target.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {target}")
+    write_editor_schema(directory)
+    typer.echo(f"next: mcpbuild validate {target}, then mcpbuild doctor {target}")
 
 
 @app.command()

@@ -9,7 +9,20 @@ from typing import Any
 
 from builder.connector.models import Connector
 
-__all__ = ["connector_schema", "drift", "render_schema", "schema_path"]
+__all__ = [
+    "EDITOR_SCHEMA_REF",
+    "connector_schema",
+    "drift",
+    "refresh_editor_schema",
+    "render_schema",
+    "schema_path",
+    "write_editor_schema",
+]
+
+EDITOR_SCHEMA_REF = ".mcpbuild/connector.schema.json"
+"""Where a connector's ``# yaml-language-server: $schema=`` line points, relative to the
+spec: a copy that mcpbuild writes (``init``) and rewrites when it differs (``validate``),
+in a folder that ignores itself in git, so it is never committed and never stale."""
 
 
 def connector_schema() -> dict[str, Any]:
@@ -51,3 +64,33 @@ def drift(path: Path) -> str:
         )
         or f"{path} differs from the generated schema\n"
     )
+
+
+def write_editor_schema(folder: Path) -> Path:
+    """Write the schema at ``folder/.mcpbuild/connector.schema.json`` for editors (when it
+    differs), with a ``.gitignore`` that keeps the folder out of git; return its path."""
+    target = folder / EDITOR_SCHEMA_REF
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ignore = target.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Written by mcpbuild; nothing here belongs in git.\n*\n", "utf-8")
+    text = render_schema()
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    return target
+
+
+def refresh_editor_schema(spec: Path) -> bool:
+    """Bring the editor schema next to ``spec`` up to date if there is one (``init``
+    wrote it); never create it. Return whether it was rewritten."""
+    target = spec.parent / EDITOR_SCHEMA_REF
+    try:
+        if not target.is_file():
+            return False
+        text = render_schema()
+        if target.read_text(encoding="utf-8") == text:
+            return False
+        target.write_text(text, encoding="utf-8")
+    except OSError:
+        return False  # a read-only checkout: editors keep the old schema, validation is unchanged
+    return True

@@ -11,6 +11,7 @@ from typing import overload
 
 import anyio
 
+from builder import explain
 from builder.errors import ConfigError, GrantEnded, ToolCallError
 from builder.provider.client import ProviderError, UpstreamOAuth, UpstreamTokens
 from builder.state.crypto import Cipher
@@ -134,6 +135,10 @@ class GrantManager:
             except ProviderError as exc:
                 self.on_refresh("ended" if exc.grant_ended else "failed")
                 if exc.grant_ended:
+                    if exc.error == "invalid_grant":
+                        explain.explain(
+                            explain.upstream_invalid_grant(exc.error), grant=grant_id[:8]
+                        )
                     await self.end(grant_id, f"provider answered {exc.error}")
                     raise GrantEnded(
                         "the provider ended this sign-in (the access was revoked or expired)"
@@ -193,6 +198,25 @@ class GrantManager:
             raise GrantEnded(
                 "this sign-in can no longer be used (the server's key changed)"
             ) from None
+
+    async def expire_now(self, grant_id: str) -> bool | None:
+        """Mark the grant's upstream access token expired, so that the next call refreshes
+        it (the inspector's button). True when done, None when the grant has ended, False
+        when a refresh running right now kept winning the compare-and-set."""
+        for _ in range(3):
+            grant = await self.store.get_grant(grant_id)
+            if grant is None or not grant.active:
+                return None
+            if await self.store.replace_grant_tokens(
+                grant_id,
+                expected_version=grant.version,
+                access_token=grant.access_token,
+                refresh_token=grant.refresh_token,
+                expires_at=time.time() - 60,
+                issued_at=grant.issued_at,
+            ):
+                return True
+        return False
 
     async def end(self, grant_id: str, why: str) -> None:
         logger.warning(

@@ -27,12 +27,19 @@ from builder.errors import ConfigError
 from builder.pages import render_page
 from builder.provider.client import ProviderError, UpstreamOAuth
 from builder.provider.grants import GrantCredentials, GrantManager
-from builder.routes import CALLBACK_PATH
+from builder.routes import CALLBACK_PATH, DEFAULT_LOGIN_PORT, login_redirect_uri
 from builder.state import dev_key_folder, open_store
 from builder.state.crypto import Cipher, load_or_create_dev_key
 from builder.state.store import Store
 
-__all__ = ["LocalGrant", "local_grant_id", "login", "state_store_url"]
+__all__ = [
+    "DEFAULT_LOGIN_PORT",
+    "LocalGrant",
+    "local_grant_id",
+    "login",
+    "login_redirect_uri",
+    "state_store_url",
+]
 
 logger = logging.getLogger("mcpbuild.login")
 Opener = Callable[[str], Awaitable[None] | None]
@@ -100,19 +107,26 @@ async def login(
     env: Mapping[str, str],
     *,
     store_url: str,
-    port: int = 0,
+    port: int = DEFAULT_LOGIN_PORT,
     open_browser: Opener | None = None,
     timeout: float = 300.0,
     scopes: list[str] | None = None,
 ) -> list[str]:
     """Run the Authorization Code flow through a loopback redirect and store the grant;
-    return the scopes granted."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    redirect_uri = f"http://127.0.0.1:{sock.getsockname()[1]}{CALLBACK_PATH}"
+    return the scopes granted.
+
+    The listener is on 127.0.0.1:``port`` (:data:`DEFAULT_LOGIN_PORT` unless given), so
+    its redirect URI is known before and can be registered with the provider; a port in
+    use is an error, never a silent other port. ``port=0`` takes any free port (tests).
+    """
     resolved = resolve_connector(connector, env)
-    local = LocalGrant(resolved, env, store_url, redirect_uri)
+    sock = _listen(port)
+    redirect_uri = login_redirect_uri(sock.getsockname()[1])
+    try:
+        local = LocalGrant(resolved, env, store_url, redirect_uri)
+    except BaseException:
+        sock.close()
+        raise
     assert resolved.provider is not None
     wanted = resolved.upstream_scopes(scopes or resolved.provider.default_scopes)
     url, state, verifier = local.upstream.authorization_request(wanted)
@@ -131,7 +145,8 @@ async def login(
 
     app = Starlette(routes=[Route(CALLBACK_PATH, callback)])
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
-    print(f"redirect URI (register it with the provider): {redirect_uri}", file=sys.stderr)
+    note = " (--port 0: a random port no provider has registered)" if port == 0 else ""
+    print(f"redirect URI (register it with the provider): {redirect_uri}{note}", file=sys.stderr)
     print(f"open this URL to sign in:\n{url}", file=sys.stderr)
     try:
         async with anyio.create_task_group() as tg:
@@ -162,6 +177,24 @@ async def login(
     finally:
         sock.close()
         await local.close()
+
+
+def _listen(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port``; a clear error when the port is taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Reuse a port in TIME_WAIT (login run again at once); a listening one still refuses.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"port {port} on 127.0.0.1 is in use ({exc.strerror or exc}), and the redirect "
+            f"URI {login_redirect_uri(port)} needs it: stop what listens there, or pass "
+            "--port N and register http://127.0.0.1:N/oauth/callback with the provider"
+        ) from None
+    return sock
 
 
 def _result_page(outcome: Outcome, *, status: int = 200, error: str = "") -> HTMLResponse:

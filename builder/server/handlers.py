@@ -6,11 +6,13 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mcp.types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
@@ -20,7 +22,14 @@ from builder.tools.definition import tool_definition
 from builder.tools.response import Shaped
 from builder.views import ViewCatalog
 
-__all__ = ["CallerFor", "build_server", "response_uri", "tool_result"]
+__all__ = [
+    "CallerFor",
+    "Generation",
+    "LiveTools",
+    "build_server",
+    "response_uri",
+    "tool_result",
+]
 
 logger = logging.getLogger("mcpbuild.server")
 
@@ -44,8 +53,82 @@ class _HideInternalErrors:
             raise MCPError(code=types.INTERNAL_ERROR, message="Internal server error") from None
 
 
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One version of the served spec: the runner, the views and the lists they give.
+
+    A request reads the current generation once, at its start, and keeps it to its end:
+    a reload in between (``mcpbuild dev``) never changes the spec under a call.
+    """
+
+    runner: ToolRunner
+    views: ViewCatalog
+    listed: types.ListToolsResult
+    resources: types.ListResourcesResult
+
+    @classmethod
+    def of(cls, runner: ToolRunner, views: ViewCatalog | None = None) -> Generation:
+        """The runner's visible tools, and their ``views`` as ``ui://`` resources."""
+        resolved = runner.connector
+        views = views if views is not None else ViewCatalog(resolved)
+        listed = types.ListToolsResult(
+            tools=[
+                types.Tool.model_validate(
+                    {**tool_definition(t.spec), "_meta": views.tool_meta(name)}
+                )
+                for name, t in resolved.tools.items()
+            ]
+        )
+        resources = types.ListResourcesResult(
+            resources=[
+                types.Resource(
+                    uri=view.uri,
+                    name=f"{name}-view",
+                    title=view.title,
+                    description=f"How {name}'s results are shown in hosts with MCP Apps.",
+                    mime_type=views.mime_type,
+                )
+                for name, view in views.by_tool.items()
+            ]
+        )
+        return cls(runner, views, listed, resources)
+
+
+class LiveTools:
+    """The generation a reloading server serves now; :meth:`swap` replaces it at once.
+
+    Given to :func:`build_server` instead of a runner, it makes a server whose lists may
+    change: it declares ``listChanged`` for tools and resources (2025-11-25; the
+    2026-07-28 generation learns of changes through ``subscriptions/listen``).
+    """
+
+    def __init__(self, current: Generation) -> None:
+        self.current = current
+
+    def swap(self, new: Generation) -> Generation:
+        """Serve ``new`` from the next request on; return the generation it replaces."""
+        old, self.current = self.current, new
+        return old
+
+
+class _ListChangingServer(Server[Any]):
+    """A server whose tool and resource lists change while it runs (``mcpbuild dev``)."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True, resources_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
 def build_server(
-    runner: ToolRunner,
+    runner: ToolRunner | LiveTools,
     *,
     caller_for: CallerFor | None = None,
     views: ViewCatalog | None = None,
@@ -53,44 +136,35 @@ def build_server(
     """A low-level MCP server exposing the runner's visible tools, and their ``views``
     as ``ui://`` resources (MCP Apps).
 
+    Given a :class:`LiveTools` (whose generation carries its views) instead of a runner,
+    every request reads the generation current when it starts.
+
     The tool handler checks the caller's scopes itself, from the token the SDK
     authenticated, whatever the bearer gate in front of it decided: no path reaches the
     upstream without that check.
     """
-    resolved = runner.connector
-    connector = resolved.spec
-    views = views if views is not None else ViewCatalog(resolved)
-    listed = types.ListToolsResult(
-        tools=[
-            types.Tool.model_validate({**tool_definition(t.spec), "_meta": views.tool_meta(name)})
-            for name, t in resolved.tools.items()
-        ]
-    )
-    resources = types.ListResourcesResult(
-        resources=[
-            types.Resource(
-                uri=view.uri,
-                name=f"{name}-view",
-                title=view.title,
-                description=f"How {name}'s results are shown in hosts with MCP Apps.",
-                mime_type=views.mime_type,
-            )
-            for name, view in views.by_tool.items()
-        ]
-    )
+    if isinstance(runner, LiveTools):
+        live: LiveTools | None = runner
+        holder = runner
+    else:
+        live = None
+        holder = LiveTools(Generation.of(runner, views))
+    connector = holder.current.runner.connector.spec
 
     async def on_list_resources(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        return resources
+        return holder.current.resources
 
     async def on_read_resource(
         ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
+        views = holder.current.views
         view = views.by_uri.get(str(params.uri))
         if view is None:
             raise MCPError(
-                code=_RESOURCE_NOT_FOUND, message=f"no resource '{params.uri}' on this server"
+                code=_RESOURCE_NOT_FOUND,
+                message=f"no resource '{params.uri}' on this server",
             )
         contents = types.TextResourceContents(
             uri=view.uri, mime_type=views.mime_type, text=view.html, meta=view.resource_meta
@@ -100,11 +174,14 @@ def build_server(
     async def on_list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return listed
+        return holder.current.listed
 
     async def on_call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
+        # One generation for the whole call, whatever a reload swaps in meanwhile.
+        generation = holder.current
+        runner, views, resolved = generation.runner, generation.views, generation.runner.connector
         name = params.name
         if name in resolved.hidden:
             return _error(f"tool '{name}' changes data and this server is read-only")
@@ -127,15 +204,16 @@ def build_server(
             out.meta = meta
         return out
 
-    server: Server[Any] = Server(
+    has_views = live is not None or bool(holder.current.views.by_tool)
+    server: Server[Any] = (_ListChangingServer if live is not None else Server)(
         connector.name,
         version=connector.version or __version__,
         title=connector.title,
         description=connector.description,
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
-        on_list_resources=on_list_resources if views.by_tool else None,
-        on_read_resource=on_read_resource if views.by_tool else None,
+        on_list_resources=on_list_resources if has_views else None,
+        on_read_resource=on_read_resource if has_views else None,
     )
     # The SDK's default OpenTelemetry middleware costs ~7% of a call with no tracer set up.
     server.middleware = [_HideInternalErrors()]

@@ -14,6 +14,9 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
     "message",
     "asctime",
     "taskName",
+    # uvicorn's start-up line carries a copy of its message with terminal colour codes,
+    # for its own formatter; ours would print it as an extra, escapes and all.
+    "color_message",
 }
 
 

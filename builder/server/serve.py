@@ -9,7 +9,7 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,17 +32,21 @@ from builder.connector.checks import is_loopback_host
 from builder.connector.models import Connector
 from builder.connector.resolved import resolve_connector
 from builder.errors import ConfigError
+from builder.inspector import Inspector, SignInProblems
 from builder.provider.grants import GrantCredentials
 from builder.provider.login import LocalGrant, state_store_url
 from builder.routes import MCP_PATH, METRICS_PATH, READY_PATH
-from builder.server.handlers import CallerFor, build_server
+from builder.server.handlers import CallerFor, Generation, LiveTools, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
+from builder.server.live import ListChanges
 from builder.server.operations import Check, Metrics, Readiness, reachable
 from builder.server.sessions import DEFAULT_SESSION_LIMITS, SessionLimits
+from builder.server.snippets import client_snippets
 from builder.state import dev_key_folder, open_store
 from builder.state.crypto import Cipher, load_or_create_dev_key
 from builder.state.store import Store
 from builder.tools.call import Caller, ToolRunner
+from builder.tools.redact import Redactor
 from builder.tools.transport import AiohttpUpstream, UpstreamClient
 from builder.views import ViewCatalog
 
@@ -74,6 +78,11 @@ class ServeOptions:
     """Serve Prometheus metrics at ``/metrics`` (off: tool names and counts are not public)."""
     folder: Path | None = None
     """The connector's folder, where its view templates are."""
+    inspector: bool = False
+    """Serve the inspector page at ``/inspector`` (``dev`` turns it on; never by default)."""
+    reloadable: bool = False
+    """The spec may be swapped while serving (``dev``): the server declares ``listChanged``
+    and tells clients of each change (:mod:`builder.server.live`)."""
 
     @property
     def origin(self) -> str:
@@ -94,6 +103,14 @@ class Served:
     oauth: OAuth | None = None
     local: LocalGrant | None = None
     metrics: Metrics | None = None
+    live: LiveTools | None = None
+    """With ``reloadable``: the generation being served, which a reload swaps."""
+    changes: ListChanges | None = None
+    """With ``reloadable``: who to tell when the lists change."""
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    """Tasks run while the HTTP app runs (``dev``'s file watcher), cancelled at shutdown."""
+    inspector: Inspector | None = None
+    """With ``ServeOptions.inspector``: the page at /inspector and what it observes."""
 
     def readiness(self) -> Readiness:
         """``/readyz``: the store answers, and the provider's token endpoint is reachable."""
@@ -115,29 +132,45 @@ class Served:
         if options.public_url:
             extra_hosts.append(urlsplit(options.public_url).netloc)
 
+        inspector = self.inspector
+
         def gate(endpoint: ASGIApp) -> ASGIApp:
             assert oauth is not None
-            return oauth.gate(endpoint, max_body_bytes=options.max_body_bytes)
+            gated = oauth.gate(endpoint, max_body_bytes=options.max_body_bytes)
+            return inspector.tap(gated) if inspector is not None else gated
 
         app = build_app(
             self.server,
             security=transport_security(options.host, extra_hosts),
             max_body_bytes=options.max_body_bytes,
-            extra_routes=[*(oauth.routes(options.auth_limits) if oauth else ()), *self._routes()],
+            extra_routes=[
+                *(oauth.routes(options.auth_limits) if oauth else ()),
+                *self._routes(),
+                *(inspector.routes() if inspector is not None else ()),
+            ],
             sessions=options.sessions,
             wrap_mcp=gate if oauth else None,
         )
         inner = app.router.lifespan_context
+        changes = self.changes
+        if changes is not None:
+            changes.is_open = app.state.sessions.is_open
 
         @contextlib.asynccontextmanager
         async def lifespan(app_: Starlette) -> AsyncIterator[Any]:
             async with inner(app_) as state, anyio.create_task_group() as tg:
                 if oauth is not None:
                     tg.start_soon(_cleanup_forever, oauth.server.store)
+                for task in self.background:
+                    tg.start_soon(task)
                 try:
                     yield state
                 finally:
                     tg.cancel_scope.cancel()
+                    if changes is not None:
+                        changes.close()
+                    if inspector is not None:
+                        inspector.close()
                     # Shielded: inside the cancelled task group, these awaits would be
                     # cancelled too, and the store (a Redis connection) never closed.
                     with anyio.CancelScope(shield=True):
@@ -175,6 +208,11 @@ def open_connector(
     oauth: OAuth | None = None
     local: LocalGrant | None = None
     caller_for: CallerFor | None = None
+    inspector = (
+        Inspector(Redactor(resolved.secrets))
+        if options.inspector and options.transport == "http"
+        else None
+    )
     if resolved.provider is not None and options.transport == "stdio":
         # One person on their own machine: the grant `mcpbuild login` stored.
         local = LocalGrant(
@@ -192,20 +230,38 @@ def open_connector(
             store=store,
             cipher=cipher,
             lifetimes=options.lifetimes,
-            upstream_transport=provider_transport,
+            upstream_transport=inspector.provider_transport(provider_transport)
+            if inspector is not None
+            else provider_transport,
             metadata_fetcher=_metadata_fetcher(options),
         )
         caller_for = oauth.caller_for
+        # Sign-ins that fail at the callback are explained in the log (and the inspector).
+        problems = SignInProblems(redirect_uri_for(options.origin))
+        oauth.consent.on_problem = problems
+        if inspector is not None:
+            inspector.attach(oauth, problems)
     upstream = client or AiohttpUpstream()
+    if inspector is not None:
+        upstream = inspector.upstream(upstream)
     metrics = Metrics() if options.metrics else None
     runner = ToolRunner(resolved, upstream, on_call=metrics.tool_call if metrics else None)
     if metrics is not None and oauth is not None:
         oauth.grants.on_refresh = metrics.refresh
         oauth.server.on_register = metrics.registration
-    server = build_server(
-        runner, caller_for=caller_for, views=ViewCatalog(resolved, options.folder)
-    )
-    return Served(runner, server, upstream, oauth, local, metrics)
+    views = ViewCatalog(resolved, options.folder)
+    if not options.reloadable:
+        server = build_server(runner, caller_for=caller_for, views=views)
+        served = Served(runner, server, upstream, oauth, local, metrics)
+        served.inspector = inspector
+        return served
+    live = LiveTools(Generation.of(runner, views))
+    server = build_server(live, caller_for=caller_for)
+    changes = ListChanges(max_sessions=options.sessions.max_sessions)
+    changes.install(server)
+    served = Served(runner, server, upstream, oauth, local, metrics, live, changes)
+    served.inspector = inspector
+    return served
 
 
 def _metadata_fetcher(options: ServeOptions) -> ClientMetadataFetcher:
@@ -313,6 +369,7 @@ def run_http(served: Served, options: ServeOptions) -> None:
                 "in clear text",
                 file=sys.stderr,
             )
+    print(client_snippets(connector.name, f"{options.origin}{MCP_PATH}"), file=sys.stderr)
     uvicorn.Server(config).run()
 
 

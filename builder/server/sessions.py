@@ -166,6 +166,10 @@ class BoundedSessionManager(StreamableHTTPSessionManager):
         """Sessions open or being opened, as counted against the limits."""
         return len(self._sessions) + self._opening
 
+    def is_open(self, session_id: str) -> bool:
+        """Whether session ``session_id`` is open (not ended, expired or evicted)."""
+        return session_id in self._server_instances
+
     def sessions_of(self, principal: Principal) -> int:
         """Sessions ``principal`` has open or is opening."""
         user = self._users.get(principal)

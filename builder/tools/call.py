@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio
 
+from builder import explain
 from builder.connector.models import Retry, Tool
 from builder.connector.resolved import ResolvedConnector
 from builder.errors import ToolCallError, UpstreamError
@@ -249,6 +250,7 @@ class ToolRunner:
             response = await self._follow(prepared, request)
             if response.status == 401 and credentials is not None and not reauthorized:
                 reauthorized = True
+                explain.explain(explain.upstream_unauthorized(self.host), tool=prepared.tool.name)
                 if await credentials.rejected():
                     continue
             if (

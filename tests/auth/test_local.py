@@ -197,6 +197,7 @@ async def test_the_callback_page_escapes_the_providers_error(tmp_path: Path) -> 
             load_connector(str(SPEC)),
             env,
             store_url=f"sqlite:///{tmp_path / 'state' / 'local.db'}",
+            port=0,
             open_browser=browser,
             timeout=20,
         )
