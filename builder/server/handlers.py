@@ -20,7 +20,7 @@ from builder import __version__
 from builder.tools.call import Caller, ToolRunner
 from builder.tools.definition import tool_definition
 from builder.tools.response import Shaped
-from builder.views import ViewCatalog
+from builder.views import UI_EXTENSION, ViewCatalog
 
 __all__ = [
     "CallerFor",
@@ -199,9 +199,10 @@ def build_server(
                 )
         result = await runner.call(name, params.arguments, caller.credentials)
         out = tool_result(name, result)
-        meta = views.result_meta(name, result, params.arguments)
-        if meta is not None:
-            out.meta = meta
+        if name in views.by_tool and _shows_views(ctx):
+            meta = views.result_meta(name, result, params.arguments)
+            if meta is not None:
+                out.meta = meta
         return out
 
     has_views = live is not None or bool(holder.current.views.by_tool)
@@ -218,6 +219,15 @@ def build_server(
     # The SDK's default OpenTelemetry middleware costs ~7% of a call with no tracer set up.
     server.middleware = [_HideInternalErrors()]
     return server
+
+
+def _shows_views(ctx: ServerRequestContext[Any]) -> bool:
+    """Whether the client declared the MCP Apps extension (in ``initialize``, or on the
+    request for 2026-07-28): only such a host gets the values a view shows, so others get
+    exactly the result they got before views, at no extra cost."""
+    capabilities = ctx.session.client_capabilities
+    extensions = capabilities.extensions if capabilities is not None else None
+    return extensions is not None and UI_EXTENSION in extensions
 
 
 def tool_result(name: str, result: Shaped) -> types.CallToolResult:

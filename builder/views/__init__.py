@@ -8,12 +8,13 @@ from builder.views.catalog import (
     view_meta,
     view_uri,
 )
-from builder.views.document import MIME_TYPE
+from builder.views.document import MIME_TYPE, UI_EXTENSION
 from builder.views.payload import PAYLOAD_KEY, safe_url
 
 __all__ = [
     "MIME_TYPE",
     "PAYLOAD_KEY",
+    "UI_EXTENSION",
     "ToolView",
     "ViewCatalog",
     "describe_view",

@@ -15,10 +15,13 @@ from functools import cache
 from html import escape
 from importlib import resources
 
-__all__ = ["MIME_TYPE", "content_security_policy", "runtime", "view_document"]
+__all__ = ["MIME_TYPE", "UI_EXTENSION", "content_security_policy", "runtime", "view_document"]
 
 MIME_TYPE = "text/html;profile=mcp-app"
 """The media type of an MCP Apps view (``io.modelcontextprotocol/ui``)."""
+
+UI_EXTENSION = "io.modelcontextprotocol/ui"
+"""The MCP Apps extension's name among a client's declared ``extensions``."""
 
 
 @cache

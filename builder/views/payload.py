@@ -8,7 +8,8 @@ only draws: it never evaluates anything from the spec or the API.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ MAX_ITEMS = 200
 """Most rows or items a result carries for its view; the notes say when more were cut."""
 
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _MAX_TEXT = 2000  # longest string value a view shows
 
 
@@ -36,7 +38,7 @@ def safe_url(value: Any) -> str | None:
     runs script (``javascript:``) or opens a document of the API's making (``data:``)."""
     if not isinstance(value, str) or not value or len(value) > 4096:
         return None
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in value):
+    if _SPACE_OR_CONTROL.search(value):
         return None
     try:
         parts = urlsplit(value)
@@ -63,8 +65,8 @@ class ViewPayload:
         self.view = view
         self.kind = view.kind
         self._template = template
-        self._compiled: dict[str, jmespath.parser.ParsedResult] = {
-            expr: jmespath.compile(expr) for _, expr in view.expressions()
+        self._compiled: dict[str, Callable[[Any], Any]] = {
+            expr: _searcher(expr) for _, expr in view.expressions()
         }
 
     def build(
@@ -90,10 +92,10 @@ class ViewPayload:
             rows, cut = self._items(table.rows, data)
             out["columns"] = [{"label": c.label, "format": c.format} for c in table.columns]
             out["rows"] = [
-                {
-                    "cells": [self._cell(c, row) for c in table.columns],
-                    "open": self._open(table.open, row, passed),
-                }
+                _present(
+                    cells=[self._cell(c, row) for c in table.columns],
+                    open=self._open(table.open, row, passed),
+                )
                 for row in rows
             ]
             self._note_cut(out, cut)
@@ -101,13 +103,13 @@ class ViewPayload:
             spec = view.list_
             items, cut = self._items(spec.items, data)
             out["items"] = [
-                {
-                    "title": self._value(spec.title, item),
-                    "subtitle": self._value(spec.subtitle, item),
-                    "href": safe_url(self._value(spec.link, item)),
-                    "badge": self._value(spec.badge, item),
-                    "open": self._open(spec.open, item, passed),
-                }
+                _present(
+                    title=self._value(spec.title, item),
+                    subtitle=self._value(spec.subtitle, item),
+                    href=safe_url(self._value(spec.link, item)),
+                    badge=self._value(spec.badge, item),
+                    open=self._open(spec.open, item, passed),
+                )
                 for item in items
             ]
             self._note_cut(out, cut)
@@ -146,7 +148,7 @@ class ViewPayload:
         href = safe_url(self._value(column.link, row)) if column.link else None
         if column.format == "link":
             href = href or safe_url(value)
-        return {"value": value, "href": href}
+        return _present(value=value, href=href) if href is not None else {"value": value}
 
     def _open(
         self, opener: Open | None, row: Any, passed: Mapping[str, Any]
@@ -165,10 +167,40 @@ class ViewPayload:
         if expr is None:
             return None
         try:
-            value = self._compiled[expr].search(data)
+            value = self._compiled[expr](data)
         except (jmespath.exceptions.JMESPathError, TypeError, ValueError):
             return None  # a row of an unexpected shape shows an empty cell, not an error
         return _clipped(value) if clip else value
+
+
+def _searcher(expr: str) -> Callable[[Any], Any]:
+    """A function that evaluates JMESPath ``expr``: for a plain field path (``a.b.c``, most
+    columns) dictionary lookups with JMESPath's meaning (a missing key, or a value that is
+    not an object, gives null), ten times faster; otherwise jmespath itself."""
+    compiled = jmespath.compile(expr)
+    search: Callable[[Any], Any] = compiled.search
+    node = compiled.parsed
+    names: list[str] = []
+    while node["type"] == "subexpression" and node["children"][1]["type"] == "field":
+        names.insert(0, node["children"][1]["value"])
+        node = node["children"][0]
+    if node["type"] != "field":
+        return search
+    names.insert(0, node["value"])
+
+    def lookup(data: Any) -> Any:
+        for name in names:
+            if not isinstance(data, dict):
+                return None
+            data = data.get(name)
+        return data
+
+    return lookup
+
+
+def _present(**values: Any) -> dict[str, Any]:
+    """``values`` without the ones that are None: the view reads a missing key as null."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _clipped(value: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.client.extension import ClientExtension
 from mcp.shared.exceptions import MCPError
 
 from builder.connector import load_connector, load_connector_text
@@ -20,7 +21,7 @@ from builder.connector.views import View
 from builder.errors import SpecError
 from builder.server.serve import Served, ServeOptions, open_connector
 from builder.tools.response import Shaped
-from builder.views import MIME_TYPE, PAYLOAD_KEY, ViewCatalog, safe_url
+from builder.views import MIME_TYPE, PAYLOAD_KEY, UI_EXTENSION, ViewCatalog, safe_url
 from builder.views.document import runtime, view_document
 from builder.views.payload import MAX_ITEMS, ViewPayload, template_environment
 from tests.servers import running
@@ -56,6 +57,19 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Served, 
             await served.client.aclose()
 
 
+class AppsHost(ClientExtension):
+    """What a host with MCP Apps declares: the extension, and the view type it renders."""
+
+    identifier = UI_EXTENSION
+
+    def settings(self) -> dict[str, Any]:
+        return {"mimeTypes": [MIME_TYPE]}
+
+
+def host(served: Served) -> Client:
+    return Client(served.server, extensions=[AppsHost()])
+
+
 def view_values(result: Any) -> dict[str, Any]:
     meta = result.meta or {}
     values: dict[str, Any] = meta[PAYLOAD_KEY]
@@ -65,7 +79,7 @@ def view_values(result: Any) -> dict[str, Any]:
 async def test_a_tool_links_its_view_and_the_view_is_a_resource(
     served: tuple[Served, Upstream],
 ) -> None:
-    async with Client(served[0].server) as client:
+    async with host(served[0]) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         uri = "ui://test-views/views/list_items"
         meta = tools["list_items"].meta or {}
@@ -92,7 +106,7 @@ async def test_a_tool_links_its_view_and_the_view_is_a_resource(
 async def test_a_result_carries_its_view_values_and_the_same_content_as_without(
     served: tuple[Served, Upstream],
 ) -> None:
-    async with Client(served[0].server) as client:
+    async with host(served[0]) as client:
         viewed = await client.call_tool("list_items", {"n": 2, "tag": "x"})
         plain = await client.call_tool("list_items_plain", {"n": 2})
     # What the model and a host without the extension read is the same.
@@ -114,8 +128,19 @@ async def test_a_result_carries_its_view_values_and_the_same_content_as_without(
     assert values["next"] is None
 
 
-async def test_an_error_result_carries_no_view_values(served: tuple[Served, Upstream]) -> None:
+async def test_a_client_without_the_extension_gets_no_view_values(
+    served: tuple[Served, Upstream],
+) -> None:
     async with Client(served[0].server) as client:
+        viewed = await client.call_tool("list_items", {"n": 2})
+        plain = await client.call_tool("list_items_plain", {"n": 2})
+    assert (viewed.content, viewed.structured_content) == (plain.content, plain.structured_content)
+    assert viewed.meta == plain.meta
+    assert PAYLOAD_KEY not in (viewed.meta or {})
+
+
+async def test_an_error_result_carries_no_view_values(served: tuple[Served, Upstream]) -> None:
+    async with host(served[0]) as client:
         result = await client.call_tool("list_items", {"n": "many"})
     assert result.is_error
     assert PAYLOAD_KEY not in (result.meta or {})
@@ -124,7 +149,7 @@ async def test_an_error_result_carries_no_view_values(served: tuple[Served, Upst
 async def test_a_template_view_escapes_what_the_api_returns(
     served: tuple[Served, Upstream],
 ) -> None:
-    async with Client(served[0].server) as client:
+    async with host(served[0]) as client:
         result = await client.call_tool("item_page", {})
     html = view_values(result)["html"]
     assert '<li><a href="">item 0</a></li>' in html  # "item 0" is no URL: no link target
@@ -134,10 +159,10 @@ async def test_a_template_view_escapes_what_the_api_returns(
 async def test_rows_do_not_open_a_tool_that_read_only_serving_left_out(
     served: tuple[Served, Upstream],
 ) -> None:
-    async with Client(served[0].server) as client:
+    async with host(served[0]) as client:
         result = await client.call_tool("list_items", {"n": 1})
         listed = {str(r.uri) for r in (await client.list_resources()).resources}
-    assert view_values(result)["rows"][0]["open"] is None
+    assert "open" not in view_values(result)["rows"][0]
     assert "ui://test-views/views/get_item" not in listed
 
 
@@ -173,14 +198,14 @@ def test_no_view_kind_passes_a_hostile_link_on(url: str) -> None:
             }
         ),
     ).build([row])
-    assert [c["href"] for c in table["rows"][0]["cells"]] == [None, None]
+    assert [c.get("href") for c in table["rows"][0]["cells"]] == [None, None]
     assert table["rows"][0]["cells"][0]["value"] == row["title"]  # data: the runtime escapes it
     listed = ViewPayload("t", _view({"list": {"title": "title", "link": "url"}})).build([row])
-    assert listed["items"][0]["href"] is None
+    assert "href" not in listed["items"][0]
     detail = ViewPayload(
         "t", _view({"detail": {"fields": [{"label": "U", "value": "url", "format": "link"}]}})
     ).build(row)
-    assert detail["fields"][0]["href"] is None
+    assert "href" not in detail["fields"][0]
     image = ViewPayload("t", _view({"image": {"src": "url"}})).build(row)
     assert image["src"] is None
 
@@ -208,7 +233,7 @@ def test_a_row_without_what_opening_needs_has_no_open() -> None:
     view = _view({"table": {"columns": [{"label": "A", "value": "a"}], "open": opener}})
     values = ViewPayload("t", view).build([{"a": 1, "id": 7}, {"a": 2}])
     assert values["rows"][0]["open"] == {"tool": "x", "arguments": {"id": 7}}
-    assert values["rows"][1]["open"] is None
+    assert "open" not in values["rows"][1]
 
 
 def test_templates_escape_values_and_drop_unsafe_urls() -> None:
