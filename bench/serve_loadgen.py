@@ -6,7 +6,9 @@ just enough (status, headers, ``Content-Length`` or chunked body). An MCP worker
 own session first (``initialize`` at protocol 2025-11-25, then
 ``notifications/initialized``), then POSTs ``tools/call`` with the ``Mcp-Session-Id``
 and reads either a JSON or an SSE answer; a connection that the server closed while idle
-(uvicorn does after 5 s) is reopened and the session goes on. Every answer is checked:
+(uvicorn does after 5 s) is reopened and the session goes on; a session the server does not
+know (a 404: the reopened connection reached another worker of ``serve --workers``) is
+opened again, as the spec has clients do, and counted. Every answer is checked:
 HTTP 200, a JSON-RPC result, ``isError`` false, and the same text as the first call's. Its
 Python work is a few tens of microseconds a call; ``serve_overhead.py`` prints how busy its
 core is.
@@ -208,6 +210,7 @@ class McpSession:
         self.session: str | None = None
         self._next_id = 1
         self.expected_text: str | None = None
+        self.reopened = 0  # sessions opened again after a 404 (unknown session)
 
     async def open(self) -> dict[str, Any]:
         """``initialize`` then ``notifications/initialized``; the server's initialize result."""
@@ -255,7 +258,16 @@ class McpSession:
         if self.conn.closed:  # the server closed the idle keep-alive; the session lives on
             self.conn = await open_connection(self.port)
         request = _post(self.port, self.path, body, self.session, self.token)
-        message = _message(await self.conn.request(request))
+        response = await self.conn.request(request)
+        if response.status == 404 and self.session:
+            # The session is unknown where this connection landed (another worker of
+            # ``serve --workers`` after a reconnect): a new session, as the spec has
+            # clients do on a 404, and the call again; counted, not an error.
+            self.reopened += 1
+            await self.open()
+            request = _post(self.port, self.path, body, self.session, self.token)
+            response = await self.conn.request(request)
+        message = _message(response)
         if message.get("id") != call_id:
             raise CallError(f"answer to id {message.get('id')!r}, expected {call_id}")
         result = message.get("result")

@@ -6,6 +6,8 @@ Run from the repository root (the first run also creates ``bench/.venv-fastmcp``
     .venv/bin/python bench/serve_overhead.py                  # the table and the ratios
     .venv/bin/python bench/serve_overhead.py --profile        # ... then py-spy on mcpbuild
     .venv/bin/python bench/serve_overhead.py --profile both   # ... and on FastMCP too
+    .venv/bin/python bench/serve_overhead.py --compare ".venv/bin/python bench/gc_untuned.py"
+    .venv/bin/python bench/serve_overhead.py --workers 2      # ... and serve --workers 2
 
 In one run, on one local upstream (``bench/serve_upstream.py``: ``GET /api/items``, three
 items), the same tool (GET the items, keep ``id`` and ``name``) is called:
@@ -18,10 +20,19 @@ items), the same tool (GET the items, keep ``id`` and ``name``) is called:
 * (d) ``mcpbuild serve`` of the same tool behind OAuth: a seeded grant and client token,
   so the difference (d) - (b) is the cost of the token checks and the grant lookup;
 * (c) through FastMCP 4.1.6, the tool hand-written as a FastMCP user would
-  (``bench/fastmcp_server.py``: a shared ``httpx.AsyncClient``, default settings),
+  (``bench/fastmcp_server.py``: a shared ``httpx.AsyncClient``, default settings), in a
+  venv with the same uvicorn, uvloop, httptools, sniffio, httpx, starlette, anyio and
+  pydantic as mcpbuild's (checked at start: the run stops if they differ), so that the
+  ratio measures the frameworks;
+* (b1), (b2), ... with ``--compare CMD``: the plain connector served by another mcpbuild
+  command, side by side, for a before/after in one run (``bench/gc_untuned.py`` is
+  mcpbuild without its serve-time GC tuning);
+* (w) with ``--workers N``: ``mcpbuild serve --workers N`` of the plain connector, its
+  workers on every core (so sharing core 0 with the load generator and the upstream),
+  beside the one process of (b); its CPU column sums the workers,
 
 at concurrency 1 and 16. One raw-HTTP load generator (``bench/serve_loadgen.py``) drives
-both MCP servers: one keep-alive connection and one MCP session (protocol 2025-11-25) per
+every MCP server: one keep-alive connection and one MCP session (protocol 2025-11-25) per
 worker, JSON or SSE answers, every answer checked. The load generator (this process) and
 the upstream are pinned to core 0, the MCP servers to core 1; everything binds 127.0.0.1.
 Readiness is polled, never slept for. Before measuring, one call through each server must
@@ -35,10 +46,16 @@ row also shows the server's CPU time per call and how busy its core was, and eve
 busy core 0 was (this process and the upstream, from /proc): far from full in the MCP
 cases, so the load generator is not what limits them.
 
+After the table, each MCP server is loaded alone at the highest concurrency for
+``--duration`` seconds in one go (``--no-tail`` skips it): its own p50 and p99, apart from
+what interleaving adds to the table's (the first calls after seconds idle, the idle
+servers' work on the shared core).
+
 ``--profile`` then samples the server with py-spy (``record --format raw``, idle frames
 excluded) during a c=16 load and prints where its CPU time goes (``bench/serve_profile.py``).
 
-Acceptance target: (b) at least 2x (c) in calls/s at c=16, with no errors.
+Targets (issue 10): (b) at least 4x (c) in calls/s at c=16, with no errors; (b)'s p99 at
+most 3x its p50 at c=16.
 """
 
 from __future__ import annotations
@@ -60,7 +77,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,6 +102,11 @@ TOOL = "list_items"
 READY_TIMEOUT = 90.0
 QUIET = ("--log-level", "warning")
 SPY_OPTIONS = ("--rate", "100", "--format", "raw", "--output")
+# What both servers run on besides their framework; the same versions in both venvs.
+SHARED = (
+    "uvicorn", "uvloop", "httptools", "starlette", "anyio", "sniffio", "httpx", "httpcore",
+    "h11", "pydantic", "pydantic-core",
+)  # fmt: skip
 
 CONNECTOR = """\
 mcpbuild: 1
@@ -172,6 +194,7 @@ class Pinning:
 
     loadgen: int | None
     server: int | None
+    every: str | None = None  # all cores, as taskset's list, for ``--workers``
 
     def describe(self) -> str:
         if self.loadgen is None or self.server is None:
@@ -186,11 +209,12 @@ def pinning() -> Pinning:
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
         return Pinning(None, None)
-    return Pinning(cores[0], cores[1])
+    return Pinning(cores[0], cores[1], ",".join(str(core) for core in cores))
 
 
-def pinned(command: Sequence[str], core: int | None) -> list[str]:
-    """``command`` started on ``core`` (via taskset, so every thread inherits it)."""
+def pinned(command: Sequence[str], core: int | str | None) -> list[str]:
+    """``command`` started on ``core`` (a number or a taskset list, via taskset, so every
+    thread and child process inherits it)."""
     if core is None:
         return list(command)
     taskset = shutil.which("taskset")
@@ -216,6 +240,24 @@ def wait_listening(proc: subprocess.Popen[bytes], port: int, log: Path, what: st
             return
         time.sleep(0.02)  # a poll interval, not a wait for readiness
     raise SystemExit(f"{what} did not listen on {port} within {READY_TIMEOUT:g} s:\n{tail(log)}")
+
+
+def wait_workers(proc: subprocess.Popen[bytes], workers: int, log: Path, what: str) -> None:
+    """Poll until ``workers`` processes under ``proc`` wait in their event loop (the kernel
+    says ``epoll_wait``): the parent listens long before its workers have loaded, and the
+    sessions opened meanwhile would all go to the first worker up."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}:\n{tail(log)}")
+        waiting = 0
+        for pid in _process_tree(proc.pid)[1:]:
+            with contextlib.suppress(OSError):
+                waiting += "epoll" in Path(f"/proc/{pid}/wchan").read_text()
+        if waiting >= workers:
+            return
+        time.sleep(0.1)  # a poll interval
+    raise SystemExit(f"{what}: {workers} workers not up within {READY_TIMEOUT:g} s:\n{tail(log)}")
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -298,6 +340,38 @@ def fastmcp_python() -> Path:
     return python
 
 
+def shared_versions(python: Path | str) -> dict[str, str]:
+    """The versions of the packages both servers must share, in ``python``'s environment."""
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "def v(name):\n"
+        "    try:\n"
+        "        return m.version(name)\n"
+        "    except m.PackageNotFoundError:\n"
+        "        return 'missing'\n"
+        "print(json.dumps({name: v(name) for name in sys.argv[1:]}))"
+    )
+    out = subprocess.run(
+        [str(python), "-c", code, *SHARED], check=True, capture_output=True, text=True
+    )
+    versions: dict[str, str] = json.loads(out.stdout)
+    return versions
+
+
+def same_environment(fastmcp: Path) -> str:
+    """One line naming the shared packages; exits when the two venvs differ on any."""
+    ours, peer = shared_versions(sys.executable), shared_versions(fastmcp)
+    differ = [f"{name}: mcpbuild {ours[name]}, FastMCP {peer[name]}" for name in SHARED
+              if ours[name] != peer[name] or ours[name] == "missing"]  # fmt: skip
+    if differ:
+        raise SystemExit(
+            "the two servers' environments differ, so the ratio would not measure the "
+            f"frameworks ({REQUIREMENTS.name} pins what constraints.txt pins):\n  "
+            + "\n  ".join(differ)
+        )
+    return ", ".join(f"{name} {ours[name]}" for name in SHARED)
+
+
 def fastmcp_version(python: Path) -> str:
     out = subprocess.run(
         [
@@ -328,6 +402,7 @@ class Case:
     label: str
     open: Callable[[int], Awaitable[tuple[list[Worker], Close]]]
     server: subprocess.Popen[bytes] | None = None
+    reopened: list[int] = field(default_factory=list)  # sessions opened again, per open
 
 
 @dataclass
@@ -355,6 +430,9 @@ class Options:
     profile: tuple[str, ...]
     profile_dir: Path
     mcpbuild: tuple[str, ...]
+    compare: tuple[tuple[str, ...], ...]
+    workers: int
+    tail: bool
     pins: Pinning
 
 
@@ -413,9 +491,10 @@ def httpx_direct(port: int) -> Callable[[int], Awaitable[tuple[list[Worker], Clo
 
 
 def through_mcp(
-    port: int, token: str | None = None
+    port: int, token: str | None = None, reopened: list[int] | None = None
 ) -> Callable[[int], Awaitable[tuple[list[Worker], Close]]]:
-    """(b), (c), (d): one connection and one MCP session per worker."""
+    """(b), (c), (d): one connection and one MCP session per worker; the sessions opened
+    again after a 404 are added to ``reopened``."""
 
     async def open_(concurrency: int) -> tuple[list[Worker], Close]:
         sessions = await mcp_sessions(port, concurrency, token)
@@ -423,6 +502,8 @@ def through_mcp(
         async def close() -> None:
             for session in sessions:
                 session.conn.close()
+            if reopened is not None:
+                reopened.append(sum(session.reopened for session in sessions))
 
         return [_tool_call(session) for session in sessions], close
 
@@ -465,13 +546,30 @@ async def check_correct(port: int, label: str, token: str | None = None) -> Any:
 
 
 def cpu_seconds(proc: subprocess.Popen[bytes] | None) -> float:
-    """User + system CPU of a running process (all its threads), from /proc."""
+    """User + system CPU of a running process (all its threads) and of the processes it
+    started (the workers of ``--workers``), from /proc."""
     if proc is None:
         return 0.0
+    return sum(_cpu_ticks(pid) for pid in _process_tree(proc.pid)) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
     with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    return 0
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from each thread's ``children`` list in /proc."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+    return found
 
 
 # --- servers ----------------------------------------------------------------------------
@@ -517,8 +615,23 @@ def servers(options: Options, upstream_port: int, work: Path, fastmcp: Path) -> 
     oauth_env = {**os.environ, "MCPBUILD_SECRET_KEY": key, "BENCH_CLIENT_SECRET": "bench-secret"}
     peer = [str(fastmcp), str(BENCH / "fastmcp_server.py"), "--port", str(ports[1])]
     upstream_url = f"http://127.0.0.1:{upstream_port}/api"
+    others = []
+    for n, command in enumerate(options.compare, 1):
+        port = free_port()
+        serve = [*command, "serve", str(spec), "--port", str(port), *QUIET]
+        label = f"--compare {n}: {shlex.join(command)}"
+        others.append(Server(f"b{n}", f"compare{n}", label[:41], port, pinned(serve, core)))
+    if options.workers:
+        # N processes on every core (this process is pinned to one: taskset lifts that);
+        # they share core 0 with the load generator and the upstream, as on any 2-core box.
+        port = free_port()
+        workers = ("--workers", str(options.workers))
+        serve = [*options.mcpbuild, "serve", str(spec), "--port", str(port), *workers, *QUIET]
+        label = f"mcpbuild serve --workers {options.workers}"
+        others.append(Server("w", "workers", label, port, pinned(serve, options.pins.every)))
     return [
         Server("b", "mcpbuild", "mcpbuild serve", ports[0], pinned(mcpbuild, core)),
+        *others,
         Server(
             "d",
             "mcpbuild-oauth",
@@ -603,10 +716,12 @@ async def run_async(
         results = []
         for server, proc in started_servers:
             wait_listening(proc, server.port, work / f"{server.name}.log", server.label)
+            if server.key == "w":
+                wait_workers(proc, options.workers, work / f"{server.name}.log", server.label)
             results.append(await check_correct(server.port, server.label, server.token))
-            cases.append(
-                Case(server.key, server.label, through_mcp(server.port, server.token), proc)
-            )
+            reopened: list[int] = []
+            mcp = through_mcp(server.port, server.token, reopened)
+            cases.append(Case(server.key, server.label, mcp, proc, reopened))
         if any(result != results[0] for result in results):
             raise SystemExit(f"the servers disagree: {results!r}")
         print("  both servers return the same selected data")
@@ -620,6 +735,8 @@ async def run_async(
             if proc.poll() is not None:
                 raise SystemExit(f"{server.label} died:\n{tail(work / f'{server.name}.log')}")
         report(rows, options, idle)
+        if options.tail:
+            await tail_pass([case for case in cases if case.server is not None], options)
         for server, proc in started_servers:
             if server.name in options.profile:
                 await profile_server(server, proc, fastmcp, options)
@@ -636,6 +753,7 @@ def run(options: Options) -> int:
         "load generator: raw asyncio HTTP/1.1 client in this process (stdlib event loop), "
         "one connection + one MCP session per worker"
     )
+    print(f"same environment for both servers: {same_environment(fastmcp)}")
     print(
         f"mcpbuild: {' '.join(options.mcpbuild)}; peer: {fastmcp_version(fastmcp)}\n"
         f"{options.duration:g} s counted per case and concurrency, in {options.slices} "
@@ -654,7 +772,8 @@ def run(options: Options) -> int:
 def report(rows: list[Row], options: Options, idle_cpu: float) -> None:
     print()
     print(
-        f"{'case':<46} {'conc':>4} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
+        f"{'case':<46} {'conc':>4} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'p99/p50':>7}"
+        f" {'errors':>6}"
         f" {'server CPU/call':>15} {'server core':>11} {'loadgen+upstream core':>21}"
     )
     for row in rows:
@@ -665,19 +784,29 @@ def report(rows: list[Row], options: Options, idle_cpu: float) -> None:
             busy = f"{100 * row.server_cpu / r.seconds:.0f}%"
         rig = f"{100 * row.rig_cpu / r.seconds:.0f}%" if r.seconds else ""
         mark = "" if row.valid else "  INVALID"
+        key = f"({row.case.key})"
         print(
-            f"({row.case.key}) {row.case.label:<41} {r.concurrency:>4} {r.rate:>8.0f} "
-            f"{r.percentile_ms(50):>7.2f} {r.percentile_ms(99):>7.2f} {r.errors:>6}"
+            f"{key:<4} {row.case.label:<41} {r.concurrency:>4} {r.rate:>8.0f} "
+            f"{r.percentile_ms(50):>7.2f} {r.percentile_ms(99):>7.2f} {tail_ratio(r):>6.1f}x"
+            f" {r.errors:>6}"
             f" {cpu:>15} {busy:>11} {rig:>21}{mark}"
         )
         for error in r.first_errors:
             print(f"      e.g. {error}")
-    print(f"(the idle MCP server used {1000 * idle_cpu:.0f} ms of CPU while the others ran)")
+    print(f"(the idle MCP servers used {1000 * idle_cpu:.0f} ms of CPU while one ran)")
+    for case in {row.case.key: row.case for row in rows}.values():
+        if sum(case.reopened):
+            print(
+                f"({case.key}) sessions opened again after a 404 (the session lives in "
+                f"another worker): {sum(case.reopened)}, per concurrency {case.reopened}"
+            )
     print()
     by = {(row.case.key, row.result.concurrency): row for row in rows}
     for concurrency in options.concurrency:
         parts = []
-        for top, bottom in (("b", "c"), ("b", "a"), ("c", "a"), ("d", "b")):
+        compared = tuple(("b", f"b{n}") for n in range(1, len(options.compare) + 1))
+        pairs = (("b", "c"), ("b", "a"), ("c", "a"), ("d", "b"), *compared, ("w", "b"))
+        for top, bottom in pairs:
             num, den = by.get((top, concurrency)), by.get((bottom, concurrency))
             if num is None or den is None or not den.result.rate:
                 continue
@@ -691,8 +820,37 @@ def report(rows: list[Row], options: Options, idle_cpu: float) -> None:
             print(f"      token checks (d) - (b): {1e6 * extra:+.0f} us of server CPU per call")
     ours, peer = by.get(("b", 16)), by.get(("c", 16))
     if ours is not None and peer is not None and peer.result.rate:
-        ok = ours.result.rate >= 2 * peer.result.rate and ours.valid and peer.valid
-        print(f"target (b)/(c) >= 2x at c=16 with no errors: {'MET' if ok else 'NOT MET'}")
+        ok = ours.result.rate >= 4 * peer.result.rate and ours.valid and peer.valid
+        print(f"target (b)/(c) >= 4x at c=16 with no errors: {'MET' if ok else 'NOT MET'}")
+    if ours is not None and ours.result.calls:
+        ok = tail_ratio(ours.result) <= 3
+        print(f"target (b) p99 <= 3x p50 at c=16: {'MET' if ok else 'NOT MET'}")
+
+
+def tail_ratio(result: LoadResult) -> float:
+    """p99 / p50: how far the slow calls are from the typical one."""
+    median = result.percentile_ms(50)
+    return result.percentile_ms(99) / median if median else 0.0
+
+
+async def tail_pass(cases: list[Case], options: Options) -> None:
+    """Each MCP server loaded alone at the highest concurrency, ``--duration`` seconds in
+    one go: its own tail, apart from what interleaving adds to the table's (the first
+    calls of a slice after seconds idle, and the idle servers' work on the same core)."""
+    concurrency = max(options.concurrency)
+    print(f"\ntail at c={concurrency}, each server loaded alone for {options.duration:g} s:")
+    for case in cases:
+        workers, close = await case.open(concurrency)
+        try:
+            await run_load(workers, warmup=options.warmup, duration=0.0)
+            result = await run_load(workers, warmup=0.0, duration=options.duration)
+        finally:
+            await close()
+        print(
+            f"  ({case.key}) {case.label:<41} {result.rate:>6.0f} calls/s  p50 "
+            f"{result.percentile_ms(50):6.2f} ms  p99 {result.percentile_ms(99):6.2f} ms  "
+            f"p99/p50 {tail_ratio(result):.1f}x  errors {result.errors}"
+        )
 
 
 # --- profiling --------------------------------------------------------------------------
@@ -707,7 +865,7 @@ async def profile_server(
     raw = options.profile_dir / f"{server.name}.raw"
     spy_log = raw.with_suffix(".py-spy.log")
     print(f"\nprofiling {server.label} at c=16 with py-spy ({options.duration:g} s) ...")
-    sessions = await mcp_sessions(server.port, 16)
+    sessions = await mcp_sessions(server.port, 16, server.token)
     calls = [_tool_call(s) for s in sessions]
     try:
         await run_load(calls, warmup=options.warmup, duration=0.0)
@@ -771,6 +929,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=str(MCPBUILD),
         help="the mcpbuild command to serve with (e.g. another checkout's, for an A/B run)",
     )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="COMMAND",
+        help="another mcpbuild command served side by side as case (b1), (b2), ... (the plain "
+        "connector), for a before/after in one run; repeatable",
+    )
+    parser.add_argument(
+        "--tail",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the table, load each MCP server alone (uninterleaved) at the highest "
+        "concurrency and print its p50/p99 (default: on)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also serve the plain connector with `mcpbuild serve --workers N` on every core, "
+        "as case (w), beside the one process of (b)",
+    )
     args = parser.parse_args(argv)
     profile = {"both": ("mcpbuild", "fastmcp"), None: ()}.get(args.profile, (args.profile,))
     options = Options(
@@ -781,6 +962,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile=tuple(profile),
         profile_dir=args.profile_dir,
         mcpbuild=tuple(shlex.split(args.mcpbuild)),
+        compare=tuple(tuple(shlex.split(command)) for command in args.compare),
+        workers=args.workers,
+        tail=args.tail,
         pins=pinning(),
     )
     return run(options)

@@ -231,7 +231,12 @@ class RawClient:
 
 
 async def raw_tool_call(
-    http: httpx.AsyncClient, mcp_url: str, token: str, name: str, call_id: int = 1
+    http: httpx.AsyncClient,
+    mcp_url: str,
+    token: str,
+    name: str,
+    call_id: int = 1,
+    arguments: dict[str, Any] | None = None,
 ) -> httpx.Response:
     """One stateless 2026-07-28 ``tools/call`` with a bearer token, by hand (the SDK client
     serialises requests while its OAuth lock is held)."""
@@ -250,7 +255,7 @@ async def raw_tool_call(
             "method": "tools/call",
             "params": {
                 "name": name,
-                "arguments": {},
+                "arguments": arguments or {},
                 "_meta": {
                     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
                     "io.modelcontextprotocol/clientCapabilities": {},

@@ -28,7 +28,7 @@ from builder.auth.server import AuthorizationServer, CodeAttempts, Lifetimes
 from builder.connector.resolved import ResolvedConnector
 from builder.errors import ConfigError, GrantEnded, ToolCallError
 from builder.provider.client import UpstreamOAuth
-from builder.provider.grants import GrantCredentials, GrantManager
+from builder.provider.grants import REFRESH_LOCK_TTL, GrantCredentials, GrantManager
 from builder.routes import (
     AUTHORIZATION_SERVER_METADATA_PATH,
     AUTHORIZE_PATH,
@@ -71,6 +71,7 @@ class OAuth:
         lifetimes: Lifetimes | None = None,
         upstream_transport: httpx.AsyncBaseTransport | None = None,
         metadata_fetcher: ClientMetadataFetcher | None = None,
+        refresh_lock_ttl: float = REFRESH_LOCK_TTL,
     ) -> OAuth:
         provider = connector.provider
         assert provider is not None
@@ -87,7 +88,7 @@ class OAuth:
             lifetimes=lifetimes,
             metadata_fetcher=metadata_fetcher,
         )
-        grants = GrantManager(store, cipher, upstream)
+        grants = GrantManager(store, cipher, upstream, lock_ttl=refresh_lock_ttl)
         consent = ConsentFlow(
             connector, server, upstream, grants, secure_cookies=public_url.startswith("https://")
         )

@@ -139,6 +139,16 @@ def serve(
             help="Seconds an idle protocol session stays open.",
         ),
     ] = 300.0,
+    refresh_lock_ttl: Annotated[
+        float,
+        typer.Option(
+            envvar="MCPBUILD_REFRESH_LOCK_TTL",
+            min=1.0,
+            help="Seconds one process may hold a grant's upstream refresh lock (shared "
+            "stores): a crashed replica blocks that grant's refreshes at most this long. "
+            "Keep it above the provider's token request timeout (15 s).",
+        ),
+    ] = 45.0,
     metrics: Annotated[
         bool,
         typer.Option(
@@ -163,6 +173,33 @@ def serve(
     log_level: Annotated[
         str, typer.Option(envvar="MCPBUILD_LOG_LEVEL", help="debug, info, warning or error.")
     ] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="MCPBUILD_WORKERS",
+            min=1,
+            help="Processes serving on the one port (http; about one per core). Over 1 needs "
+            "--store redis://...",
+        ),
+    ] = 1,
+    stateless: Annotated[
+        bool,
+        typer.Option(
+            "--stateless",
+            envvar="MCPBUILD_STATELESS",
+            help="Serve 2025-11-25 clients without protocol sessions, so that any replica or "
+            "worker answers any request (implied by --workers over 1).",
+        ),
+    ] = False,
+    shutdown_timeout: Annotated[
+        int,
+        typer.Option(
+            envvar="MCPBUILD_SHUTDOWN_TIMEOUT",
+            min=0,
+            help="On SIGTERM: seconds the tool calls in flight have to finish before they "
+            "are cancelled and the process exits.",
+        ),
+    ] = 20,
 ) -> None:
     """Serve a connector as an MCP server (streamable HTTP at /mcp, or stdio)."""
     _serve(SimpleNamespace(**locals()), development=False)
@@ -246,10 +283,14 @@ def _serve(a: SimpleNamespace, *, development: bool) -> None:
             ),
             dev_ca=a.dev_ca,
             sessions=SessionLimits(a.sessions_per_user, a.max_sessions, a.session_idle_timeout),
+            refresh_lock_ttl=a.refresh_lock_ttl,
             metrics=a.metrics,
             folder=file.resolve().parent,
             inspector=a.inspector or development,
             reloadable=development,
+            workers=a.workers,
+            stateless=a.stateless,
+            shutdown_timeout=a.shutdown_timeout,
         )
     except ConfigError as exc:
         typer.echo(f"{exc}", err=True)
@@ -275,7 +316,10 @@ def _serve(a: SimpleNamespace, *, development: bool) -> None:
             from builder.server.dev import SpecWatcher
 
             served.background.append(SpecWatcher(file, served, options, connector=connector).run)
-        run_http(served, options)
+        from builder.server.workers import WorkerStart
+
+        start = WorkerStart(file.resolve(), a.log_level, a.log_format.value)
+        run_http(served, options, start if options.workers > 1 else None)
 
 
 @app.command()

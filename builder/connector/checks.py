@@ -37,7 +37,9 @@ from builder.connector.params import param_schema
 from builder.connector.source import Path
 
 __all__ = [
+    "HEADER_TOKEN",
     "RESERVED_AUTHORIZE_PARAMS",
+    "SECRET_HEADERS",
     "Found",
     "Severity",
     "check_api",
@@ -53,8 +55,8 @@ __all__ = [
 ]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_SECRET_HEADERS = frozenset(
+HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
 )
 # Headers that carry credentials: a tool argument (chosen by the model) never sets them.
@@ -124,6 +126,7 @@ def check_connector(connector: Connector) -> list[Found]:
     if provider is not None:
         found.extend(check_provider(provider))
     found.extend(check_api(connector.api))
+    found.extend(checks_requests.check_request_id_header(connector))
     declared = set(provider.scopes) if provider is not None else None
     first_seen: dict[str, int] = {}
     for i, tool in enumerate(connector.tools):
@@ -439,7 +442,7 @@ def _check_param(tool: Tool, name: str, param: Param, where: Path) -> Iterator[F
         yield Found((*where, "required"), "a path param is always required", "param_required")
     if param.in_ == "header":
         header = param.api_name or name
-        if not _HEADER_TOKEN.match(header):
+        if not HEADER_TOKEN.match(header):
             yield Found(
                 (*where, "api_name") if param.api_name else where,
                 f"expected a valid HTTP header name, got '{header}'",
@@ -569,12 +572,12 @@ def check_url(value: str, where: Path) -> Iterator[Found]:
 def _check_headers(headers: dict[str, str], where: Path) -> Iterator[Found]:
     for header, value in headers.items():
         here = (*where, header)
-        if not _HEADER_TOKEN.match(header):
+        if not HEADER_TOKEN.match(header):
             yield Found(here, f"expected a valid HTTP header name, got '{header}'", "header", True)
         if "\r" in value or "\n" in value:
             yield Found(here, "header value contains a line break", "header")
         yield from _check_refs(value, here)
-        if header.lower() in _SECRET_HEADERS and not ENV_REF.search(value):
+        if header.lower() in SECRET_HEADERS and not ENV_REF.search(value):
             yield Found(
                 here,
                 f"expected a ${{VAR}} reference in header '{header}', got a literal value "

@@ -14,10 +14,10 @@ from typing import Any
 
 # A module import, not names: checks imports this module while it is itself being imported.
 from builder.connector import checks, checks_graphql
-from builder.connector.models import PARAM_NAME_PATTERN, Pagination, Param, Tool
+from builder.connector.models import PARAM_NAME_PATTERN, Connector, Pagination, Param, Tool
 from builder.connector.source import Path
 
-__all__ = ["check_body", "check_pagination", "check_requests"]
+__all__ = ["check_body", "check_pagination", "check_request_id_header", "check_requests"]
 
 _NO_BODY = ("GET", "HEAD", "DELETE")
 _PARAM_NAME = re.compile(PARAM_NAME_PATTERN)
@@ -452,3 +452,37 @@ def _check_paging_param(
             f"expected {article} {wanted} param, got '{name}' of type '{param.type}'",
             "pagination",
         )
+
+
+def check_request_id_header(connector: Connector) -> Iterator[checks.Found]:
+    """``api.request_id_header`` is a header name that nothing else sets: no credential
+    header, no static header, no tool argument (the id is never the model's choice)."""
+    header = connector.api.request_id_header
+    if header is None:
+        return
+    where = ("api", "request_id_header")
+    if not checks.HEADER_TOKEN.match(header):
+        yield checks.Found(where, f"expected a valid HTTP header name, got '{header}'", "header")
+        return
+    name = header.lower()
+    if name in checks.SECRET_HEADERS:
+        yield checks.Found(
+            where, f"expected a header that carries no credentials, got '{header}'", "header"
+        )
+    setters: list[Path] = [("api", "headers", h) for h in connector.api.headers]
+    for i, tool in enumerate(connector.tools):
+        setters += [("tools", i, "request", "headers", h) for h in tool.request.headers]
+        setters += [
+            ("tools", i, "params", p)
+            for p, param in tool.params.items()
+            if param.in_ == "header" and (param.api_name or p).lower() == name
+        ]
+    for path in setters:
+        if path[-2] == "params" or str(path[-1]).lower() == name:
+            yield checks.Found(
+                path,
+                f"expected another header: '{header}' carries the request id "
+                "(api.request_id_header), which only mcpbuild sets",
+                "request_id_header",
+                True,
+            )

@@ -448,6 +448,13 @@ class API(SpecModel):
     timeout: float = Field(
         default=30.0, gt=0, le=600, description="Seconds to wait for the upstream.", examples=[10]
     )
+    request_id_header: str | None = Field(
+        default=None,
+        description="A header that carries each tool call's request id to the upstream (the "
+        "id in mcpbuild's log lines, from a client's `X-Request-Id` or generated), so the two "
+        "sides' logs can be joined. Not sent unless named; never set by a tool argument.",
+        examples=["X-Request-Id"],
+    )
     retry: Retry = Field(
         default_factory=lambda: Retry(),
         description="Retry policy.",

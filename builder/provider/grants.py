@@ -18,16 +18,17 @@ from builder.state.crypto import Cipher
 from builder.state.store import Grant, Store
 
 # GrantEnded is defined in builder.errors, with the rest of the tree; re-exported here.
-__all__ = ["GrantCredentials", "GrantEnded", "GrantManager"]
+__all__ = ["REFRESH_LOCK_TTL", "GrantCredentials", "GrantEnded", "GrantManager"]
 
 logger = logging.getLogger("mcpbuild.grants")
 
 # Refresh this long before the upstream says the token expires, at most: a tenth of the
 # token's lifetime for short-lived tokens.
 _EARLY = 30.0
-# The longest a refresh may hold the cross-process lock: longer than the provider client's
-# timeout, so a slow refresh keeps it, and short enough that a crashed holder is soon done.
-_REFRESH_LOCK_TTL = 45.0
+# The longest a refresh may hold the cross-process lock, by default: longer than the provider
+# client's timeout, so a slow refresh keeps it, and short enough that a crashed holder is
+# soon done (``serve --refresh-lock-ttl``).
+REFRESH_LOCK_TTL = 45.0
 
 
 def _due(grant: Grant, now: float) -> bool:
@@ -57,10 +58,19 @@ class GrantManager:
     token expired cause exactly one request to the provider.
     """
 
-    def __init__(self, store: Store, cipher: Cipher, upstream: UpstreamOAuth) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cipher: Cipher,
+        upstream: UpstreamOAuth,
+        *,
+        lock_ttl: float = REFRESH_LOCK_TTL,
+    ) -> None:
         self.store = store
         self.cipher = cipher
         self.upstream = upstream
+        # How long a crashed refresher can block its grant's refreshes on other processes.
+        self.lock_ttl = lock_ttl
         self._locks: dict[str, _RefreshLock] = {}
         # Told "ok", "failed" or "ended" after each refresh at the provider (metrics).
         self.on_refresh: Callable[[str], None] = lambda result: None
@@ -117,7 +127,7 @@ class GrantManager:
         # reads the grant again and takes the token the holder saved.
         async with (
             self._refresh_lock(grant_id),
-            self.store.refresh_lock(grant_id, ttl=_REFRESH_LOCK_TTL),
+            self.store.refresh_lock(grant_id, ttl=self.lock_ttl),
         ):
             grant = await self._active(grant_id)
             if grant.version != seen_version:

@@ -20,6 +20,7 @@ from builder import __version__
 from builder.tools.call import Caller, ToolRunner
 from builder.tools.definition import tool_definition
 from builder.tools.response import Shaped
+from builder.tools.tracing import Tracing
 from builder.views import UI_EXTENSION, ViewCatalog
 
 __all__ = [
@@ -132,6 +133,7 @@ def build_server(
     *,
     caller_for: CallerFor | None = None,
     views: ViewCatalog | None = None,
+    tracing: Tracing | None = None,
 ) -> Server[Any]:
     """A low-level MCP server exposing the runner's visible tools, and their ``views``
     as ``ui://`` resources (MCP Apps).
@@ -141,7 +143,8 @@ def build_server(
 
     The tool handler checks the caller's scopes itself, from the token the SDK
     authenticated, whatever the bearer gate in front of it decided: no path reaches the
-    upstream without that check.
+    upstream without that check. With ``tracing``, each tool call is a span
+    (:mod:`builder.tools.tracing`).
     """
     if isinstance(runner, LiveTools):
         live: LiveTools | None = runner
@@ -205,6 +208,15 @@ def build_server(
                 out.meta = meta
         return out
 
+    async def on_call_tool_traced(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        assert tracing is not None
+        resolved = holder.current.runner.connector
+        known = params.name in resolved.tools or params.name in resolved.hidden
+        with tracing.tool_call(params.name if known else "?", ctx.meta):
+            return await on_call_tool(ctx, params)
+
     has_views = live is not None or bool(holder.current.views.by_tool)
     server: Server[Any] = (_ListChangingServer if live is not None else Server)(
         connector.name,
@@ -212,7 +224,8 @@ def build_server(
         title=connector.title,
         description=connector.description,
         on_list_tools=on_list_tools,
-        on_call_tool=on_call_tool,
+        # Chosen once: with tracing off, a call pays nothing for it.
+        on_call_tool=on_call_tool if tracing is None else on_call_tool_traced,
         on_list_resources=on_list_resources if has_views else None,
         on_read_resource=on_read_resource if has_views else None,
     )

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from builder.connector.checks import is_loopback_host
 from builder.routes import HEALTH_PATH, MCP_PATH
+from builder.server.request_ids import WithRequestId
 from builder.server.sessions import DEFAULT_SESSION_LIMITS, BoundedSessionManager, SessionLimits
 from builder.server.unhandled import LogUnhandledErrors
 
@@ -56,12 +57,15 @@ def build_app(
     extra_routes: Sequence[BaseRoute] = (),
     wrap_mcp: Callable[[ASGIApp], ASGIApp] | None = None,
     sessions: SessionLimits = DEFAULT_SESSION_LIMITS,
+    stateless: bool = False,
 ) -> Starlette:
     """The ASGI app: ``/mcp`` (both protocol generations, behind ``wrap_mcp`` when given:
     the bearer gate), ``/healthz`` and ``extra_routes``.
 
     ``sessions`` bounds the 2025-11-25 protocol sessions per user and in all, and closes
-    idle ones; the manager is ``app.state.sessions``. Any exception no route handled is
+    idle ones; the manager is ``app.state.sessions``. ``stateless`` serves them without
+    sessions instead: each request stands alone, so any process may answer it (no
+    server-to-client stream, which our tools do not use). Any exception no route handled is
     logged without its message and answered with a generic 500.
     """
     manager = BoundedSessionManager(
@@ -71,6 +75,7 @@ def build_app(
         json_response=True,
         security_settings=security,
         max_request_body_size=max_body_bytes,
+        stateless=stateless,
     )
 
     @contextlib.asynccontextmanager
@@ -79,8 +84,10 @@ def build_app(
             yield
 
     endpoint: ASGIApp = StreamableHTTPASGIApp(manager)
+    # Outermost: the gate's log lines carry the request id too.
+    mcp = WithRequestId(wrap_mcp(endpoint) if wrap_mcp else endpoint)
     routes: list[BaseRoute] = [
-        Route(MCP_PATH, endpoint=wrap_mcp(endpoint) if wrap_mcp else endpoint),
+        Route(MCP_PATH, endpoint=mcp),
         Route(HEALTH_PATH, endpoint=_healthz, methods=["GET"]),
         *extra_routes,
     ]

@@ -145,7 +145,10 @@ async def reload(
     resolved = resolve_connector(connector, environ, read_only=options.read_only)
     metrics = served.metrics
     runner = ToolRunner(
-        resolved, served.client, on_call=metrics.tool_call if metrics is not None else None
+        resolved,
+        served.client,
+        on_call=metrics.tool_call if metrics is not None else None,
+        tracing=served.runner.tracing,
     )
     new = Generation.of(runner, ViewCatalog(resolved, options.folder))
     if served.oauth is not None:

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any, Literal
 
+from builder.tools.request_id import REQUEST_ID
+
 __all__ = ["configure_logging"]
 
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -25,7 +27,8 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts": ..., "level": ..., "logger": ..., "msg": ..., <extras>}`` per line."""
+    """``{"ts": ..., "level": ..., "logger": ..., "msg": ..., "request_id": ..., <extras>}``
+    per line; ``request_id`` while serving a request (:mod:`builder.tools.request_id`)."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -35,6 +38,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            line["request_id"] = request_id
         line.update(_extras(record))
         return json.dumps(line, default=str)
 

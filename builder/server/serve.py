@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import importlib.util
 import logging
 import os
@@ -12,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import anyio
@@ -33,9 +35,10 @@ from builder.connector.models import Connector
 from builder.connector.resolved import resolve_connector
 from builder.errors import ConfigError
 from builder.inspector import Inspector, SignInProblems
-from builder.provider.grants import GrantCredentials
+from builder.provider.grants import REFRESH_LOCK_TTL, GrantCredentials
 from builder.provider.login import LocalGrant, state_store_url
 from builder.routes import MCP_PATH, METRICS_PATH, READY_PATH
+from builder.server.gc_tuning import tune_for_serving
 from builder.server.handlers import CallerFor, Generation, LiveTools, build_server
 from builder.server.http import MAX_BODY_BYTES, build_app, transport_security
 from builder.server.live import ListChanges
@@ -47,8 +50,12 @@ from builder.state.crypto import Cipher, load_or_create_dev_key
 from builder.state.store import Store
 from builder.tools.call import Caller, ToolRunner
 from builder.tools.redact import Redactor
+from builder.tools.tracing import Tracing
 from builder.tools.transport import AiohttpUpstream, UpstreamClient
 from builder.views import ViewCatalog
+
+if TYPE_CHECKING:
+    from builder.server.workers import WorkerStart
 
 __all__ = ["ServeOptions", "Served", "open_connector", "run_http", "run_stdio"]
 
@@ -74,6 +81,9 @@ class ServeOptions:
     dev_ca: str | None = None
     """With ``dev`` on loopback: a CA file to verify local metadata documents' TLS with."""
     sessions: SessionLimits = DEFAULT_SESSION_LIMITS
+    refresh_lock_ttl: float = REFRESH_LOCK_TTL
+    """Seconds a process may hold a grant's cross-process refresh lock: how long a crashed
+    refresher blocks that grant's refreshes elsewhere."""
     metrics: bool = False
     """Serve Prometheus metrics at ``/metrics`` (off: tool names and counts are not public)."""
     folder: Path | None = None
@@ -83,6 +93,31 @@ class ServeOptions:
     reloadable: bool = False
     """The spec may be swapped while serving (``dev``): the server declares ``listChanged``
     and tells clients of each change (:mod:`builder.server.live`)."""
+    workers: int = 1
+    """Processes accepting on the port (:mod:`builder.server.workers`); over one needs a
+    shared store."""
+    shutdown_timeout: int = 20
+    """On SIGTERM: seconds the calls in flight have to finish before they are cancelled."""
+    stateless: bool = False
+    """Serve 2025-11-25 clients without protocol sessions, so any process can answer any of
+    their requests (replicas without a sticky load balancer); implied by ``workers`` > 1."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"--workers: expected 1 or more, got {self.workers}")
+        if self.workers > 1 and self.transport == "stdio":
+            raise ConfigError("--workers: stdio has one client on one pipe; serve it with one")
+        if self.workers > 1 and self.reloadable:
+            raise ConfigError("--workers: `dev` reloads its spec in one process; use `serve`")
+        if (self.stateless or self.workers > 1) and (self.reloadable or self.inspector):
+            raise ConfigError(
+                "--stateless (and --workers over 1): `dev` and the inspector tell their "
+                "clients of changes on a 2025-11-25 session; serve them with sessions"
+            )
+        if self.shutdown_timeout < 0:
+            raise ConfigError(
+                f"--shutdown-timeout: expected 0 or more, got {self.shutdown_timeout}"
+            )
 
     @property
     def origin(self) -> str:
@@ -149,6 +184,7 @@ class Served:
                 *(inspector.routes() if inspector is not None else ()),
             ],
             sessions=options.sessions,
+            stateless=options.stateless or options.workers > 1,
             wrap_mcp=gate if oauth else None,
         )
         inner = app.router.lifespan_context
@@ -222,6 +258,12 @@ def open_connector(
         caller_for = lambda ctx: local_caller  # noqa: E731
     elif resolved.provider is not None:
         store_url = state_store_url(connector, options.store)
+        if options.workers > 1 and store_url.startswith("sqlite:"):
+            # Its token and grant caches and its refresh lock are one process's.
+            raise ConfigError(
+                f"--workers {options.workers}: the SQLite store is for one process; "
+                "use --store redis://HOST:PORT/DB to serve from several"
+            )
         store = open_store(store_url)
         cipher = Cipher(_secret_key(env, options, store_url))
         oauth = OAuth.create(
@@ -234,6 +276,7 @@ def open_connector(
             if inspector is not None
             else provider_transport,
             metadata_fetcher=_metadata_fetcher(options),
+            refresh_lock_ttl=options.refresh_lock_ttl,
         )
         caller_for = oauth.caller_for
         # Sign-ins that fail at the callback are explained in the log (and the inspector).
@@ -245,18 +288,27 @@ def open_connector(
     if inspector is not None:
         upstream = inspector.upstream(upstream)
     metrics = Metrics() if options.metrics else None
-    runner = ToolRunner(resolved, upstream, on_call=metrics.tool_call if metrics else None)
+    if metrics is not None and oauth is not None:
+        metrics.active_grants.count = oauth.server.store.count_active_grants
+    tracing = Tracing.from_env(env)  # OTEL_* variables; None (no cost) unless they ask
+    runner = ToolRunner(
+        resolved,
+        upstream,
+        on_call=metrics.tool_call if metrics else None,
+        tracing=tracing,
+        handle_key=_handle_key(env),
+    )
     if metrics is not None and oauth is not None:
         oauth.grants.on_refresh = metrics.refresh
         oauth.server.on_register = metrics.registration
     views = ViewCatalog(resolved, options.folder)
     if not options.reloadable:
-        server = build_server(runner, caller_for=caller_for, views=views)
+        server = build_server(runner, caller_for=caller_for, views=views, tracing=tracing)
         served = Served(runner, server, upstream, oauth, local, metrics)
         served.inspector = inspector
         return served
     live = LiveTools(Generation.of(runner, views))
-    server = build_server(live, caller_for=caller_for)
+    server = build_server(live, caller_for=caller_for, tracing=tracing)
     changes = ListChanges(max_sessions=options.sessions.max_sessions)
     changes.install(server)
     served = Served(runner, server, upstream, oauth, local, metrics, live, changes)
@@ -283,6 +335,15 @@ def _metadata_fetcher(options: ServeOptions) -> ClientMetadataFetcher:
                 f"({type(exc).__name__})"
             ) from None
     return ClientMetadataFetcher(allow_loopback=True, verify=verify)
+
+
+def _handle_key(env: Mapping[str, str]) -> bytes | None:
+    """The key that signs next-page handles: from ``MCPBUILD_SECRET_KEY`` when set, so a
+    handle one process or replica gave is honoured by every other; else one per process."""
+    secret = env.get("MCPBUILD_SECRET_KEY")
+    if not secret:
+        return None
+    return hmac.new(secret.encode(), b"mcpbuild next-page handles", hashlib.sha256).digest()
 
 
 def _secret_key(env: Mapping[str, str], options: ServeOptions, store_url: str) -> str:
@@ -327,25 +388,27 @@ def exposure_warning(connector: Connector, options: ServeOptions) -> str | None:
     )
 
 
-def run_http(served: Served, options: ServeOptions) -> None:
-    """Serve over streamable HTTP until interrupted."""
+def run_http(
+    served: Served, options: ServeOptions, worker_start: WorkerStart | None = None
+) -> None:
+    """Serve over streamable HTTP until SIGTERM/SIGINT; with ``options.workers`` over one,
+    in that many processes, each starting from ``worker_start``."""
     connector = served.runner.connector
     warning = exposure_warning(connector.spec, options)
     if warning:
         print(warning, file=sys.stderr)
         logger.warning(warning)
-    app = served.http_app(options)
-    config = uvicorn.Config(
-        app,
-        host=options.host,
-        port=options.port,
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        access_log=False,
-        server_header=False,
-        log_config=None,
-        lifespan="on",
-    )
+    settings: dict[str, Any] = {
+        "host": options.host,
+        "port": options.port,
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "access_log": False,
+        "server_header": False,
+        "log_config": None,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": options.shutdown_timeout,
+    }
     logger.info(
         "serving",
         extra={
@@ -370,7 +433,16 @@ def run_http(served: Served, options: ServeOptions) -> None:
                 file=sys.stderr,
             )
     print(client_snippets(connector.name, f"{options.origin}{MCP_PATH}"), file=sys.stderr)
-    uvicorn.Server(config).run()
+    if options.workers > 1:
+        from builder.server.workers import run_workers
+
+        if worker_start is None:
+            raise ValueError("run_http: --workers over one needs worker_start (the spec file)")
+        run_workers(options, worker_start, settings)
+        return
+    app = served.http_app(options)
+    tune_for_serving()  # after loading, before the first request
+    uvicorn.Server(uvicorn.Config(app, **settings)).run()
 
 
 async def run_stdio(served: Served) -> None:

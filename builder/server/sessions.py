@@ -145,11 +145,12 @@ class BoundedSessionManager(StreamableHTTPSessionManager):
         security_settings: TransportSecuritySettings,
         max_request_body_size: int,
         json_response: bool = True,
+        stateless: bool = False,
     ) -> None:
         super().__init__(
             app=app,
             json_response=json_response,
-            stateless=False,
+            stateless=stateless,
             security_settings=security_settings,
             session_idle_timeout=limits.idle_timeout,
             max_request_body_size=max_request_body_size,

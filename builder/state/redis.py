@@ -15,6 +15,7 @@ and every key expires with the object it holds::
     {p}:grant:{id}             hash   data (JSON), version, active, tokens (JSON)
                                       no expiry while active; ended: an hour past its tokens
     {p}:grant-tokens:{id}      zset   the grant's token hashes by expiry (ms), for end_grant
+    {p}:grants:active          set    the active grants' ids (the active-grants gauge)
 
 Records are written as JSON by Python and never re-encoded in Lua (its JSON encoder keeps
 14 digits of a timestamp); the fields an atomic step changes are hash fields of their own.
@@ -45,7 +46,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import anyio
 import redis as redis_sync
 import redis.asyncio as aioredis
-from redis.backoff import NoBackoff
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
@@ -109,7 +111,14 @@ class RedisStore:
         self.unused_client_seconds = unused_client_seconds
         self._p = prefix + ":"
         self._url = url
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        # A pooled connection that Redis closed (a restart, a failover, an idle timeout in
+        # between) fails its next command: retried on a fresh connection, a few times, so
+        # that the request using it does not. ``from_url`` alone sets no retry at all.
+        self._redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            retry=AsyncRetry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), 3),
+        )
         scripts = {
             "save_tokens": lua.SAVE_TOKENS_SCRIPT,
             "redeem_code": lua.REDEEM_CODE,
@@ -299,6 +308,10 @@ class RedisStore:
         key = self._key("grant", grant.grant_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
+            if grant.active:
+                pipe.sadd(self._p + "grants:active", grant.grant_id)
+            else:
+                pipe.srem(self._p + "grants:active", grant.grant_id)
             pipe.hset(
                 key,
                 mapping={
@@ -347,9 +360,16 @@ class RedisStore:
     async def end_grant(self, grant_id: str) -> None:
         await self._run(
             "end_grant",
-            [self._key("grant", grant_id), self._key("grant-tokens", grant_id)],
-            [self._p, _MEMORY_MS],
+            [
+                self._key("grant", grant_id),
+                self._key("grant-tokens", grant_id),
+                self._p + "grants:active",
+            ],
+            [self._p, _MEMORY_MS, grant_id],
         )
+
+    async def count_active_grants(self) -> int:
+        return int(await self._redis.scard(self._p + "grants:active"))
 
     @contextlib.asynccontextmanager
     async def refresh_lock(self, grant_id: str, *, ttl: float) -> AsyncIterator[None]:

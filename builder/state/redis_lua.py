@@ -139,6 +139,7 @@ for _, hash in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local key = p .. 'token:' .. hash
   if redis.call('EXISTS', key) == 1 then redis.call('HSET', key, 'revoked', '1') end
 end
+redis.call('SREM', KEYS[3], ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'active', '0')
   local left = redis.call('PTTL', KEYS[2])

@@ -384,6 +384,9 @@ class SQLiteStore:
             self._db.execute("UPDATE grants SET active = 0 WHERE id = ?", (grant_id,))
             self._db.execute("UPDATE tokens SET revoked = 1 WHERE grant_id = ?", (grant_id,))
 
+    async def count_active_grants(self) -> int:
+        return int(self._one("SELECT COUNT(*) FROM grants WHERE active = 1")[0])
+
     def refresh_lock(self, grant_id: str, *, ttl: float) -> AbstractAsyncContextManager[None]:
         # One process owns the file (see the class docstring): the grant manager's own lock
         # in that process is the whole story.

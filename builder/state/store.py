@@ -206,6 +206,11 @@ class Store(Protocol):
         """Deactivate the grant and revoke every client token bound to it."""
         ...
 
+    async def count_active_grants(self) -> int:
+        """How many grants are active (signed in, not ended): the ``mcpbuild_active_grants``
+        gauge, read at scrape time, so it must stay cheap (a count, not a scan of records)."""
+        ...
+
     def refresh_lock(self, grant_id: str, *, ttl: float) -> AbstractAsyncContextManager[None]:
         """Held by one process at a time per grant while it refreshes the grant's upstream
         tokens, so that processes sharing the store call the provider once; it lapses after

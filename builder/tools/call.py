@@ -23,7 +23,9 @@ from builder.tools.arguments import ArgumentChecker
 from builder.tools.pages import NextPage, Paginator, describe, next_link
 from builder.tools.redact import Redactor
 from builder.tools.request import OutgoingRequest, RequestBuilder, within
+from builder.tools.request_id import REQUEST_ID, ensure_request_id
 from builder.tools.response import ResponseShaper, Shaped, error_detail
+from builder.tools.tracing import Tracing
 from builder.tools.transport import TransportFailure, UpstreamClient, UpstreamResponse
 
 __all__ = ["CallObserver", "Caller", "Credentials", "PreparedTool", "ToolRunner"]
@@ -90,16 +92,19 @@ class ToolRunner:
         jitter: Callable[[], float] = random.random,
         handle_key: bytes | None = None,
         on_call: CallObserver | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.connector = connector
         self.client = client
         self.on_call = on_call
+        self.tracing = tracing
         self._sleep = sleep
         self._jitter = jitter
         api = connector.spec.api
         self.host = urlsplit(connector.base_url).netloc
         self.retry: Retry = api.retry
         self.timeout = api.timeout
+        self.request_id_header = api.request_id_header
         # Signs the next-page handles of `link` pagination: by default one key per runner,
         # so a handle works while this server runs (a shared key comes with replicas).
         self._handle_key = handle_key or secrets.token_bytes(32)
@@ -121,8 +126,12 @@ class ToolRunner:
     async def call(
         self, name: str, arguments: Mapping[str, Any] | None, credentials: Credentials | None = None
     ) -> Shaped:
-        """Run tool ``name``; every failure becomes a tool error whose text is safe to show."""
+        """Run tool ``name``; every failure becomes a tool error whose text is safe to show.
+
+        The call's log line and upstream request carry the current request id, or a new
+        one (:mod:`builder.tools.request_id`)."""
         started = time.perf_counter()
+        _, request_id_token = ensure_request_id()
         prepared = self.tools.get(name)
         status: int | None = None
         attempts = 0
@@ -162,6 +171,10 @@ class ToolRunner:
             )
             if self.on_call is not None:
                 self.on_call(tool, outcome, status, seconds)
+            if self.tracing is not None:
+                self.tracing.finished(outcome, status)
+            if request_id_token is not None:
+                REQUEST_ID.reset(request_id_token)
 
     async def _paged(
         self,
@@ -241,6 +254,8 @@ class ToolRunner:
         sent, for scrubbing."""
         attempt = 0
         reauthorized = False
+        if self.request_id_header is not None:
+            request = _with_headers(request, {self.request_id_header: REQUEST_ID.get() or ""})
         while True:
             attempt += 1
             if credentials is not None:
@@ -281,9 +296,19 @@ class ToolRunner:
 
     async def _once(self, prepared: PreparedTool, request: OutgoingRequest) -> UpstreamResponse:
         try:
-            return await self.client.send(
-                request, timeout=self.timeout, read_limit=prepared.shaper.read_limit
-            )
+            if self.tracing is None:
+                return await self.client.send(
+                    request, timeout=self.timeout, read_limit=prepared.shaper.read_limit
+                )
+            with self.tracing.upstream(
+                request.method, self.host, prepared.tool.request.path
+            ) as span:
+                request = _with_headers(request, span.headers)
+                response = await self.client.send(
+                    request, timeout=self.timeout, read_limit=prepared.shaper.read_limit
+                )
+                span.answered(response.status)
+                return response
         except TransportFailure as exc:
             if exc.kind == "timeout":
                 message = f"{self.host} did not answer within {self.timeout:g} s"

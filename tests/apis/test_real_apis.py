@@ -16,7 +16,10 @@ from mcp import Client
 from mcp_types import CallToolResult, TextContent
 
 from builder.connector import load_connector
+from builder.server.serve import ServeOptions, open_connector
+from builder.state.crypto import generate_key
 from tests.apis.server import ITEMS, ApiState, api_app
+from tests.servers import running
 from tests.serving import serving
 
 pytestmark = pytest.mark.anyio
@@ -271,3 +274,21 @@ async def test_file_names_arrive_as_browsers_send_them(
     got = data(result)
     assert got["content"]["filename"] == arrives
     assert set(got) == {"purpose", "content"}
+
+
+async def test_a_handle_from_one_replica_is_honoured_by_another_with_the_same_key() -> None:
+    """Replicas (or workers) sharing MCPBUILD_SECRET_KEY sign next-page handles alike, so a
+    2026-07-28 client whose next call lands elsewhere still gets its next page."""
+    connector = load_connector(str(SPEC))
+    async with running(api_app(ApiState())) as api_url:
+        env = {"MCPBUILD_SECRET_KEY": generate_key(), "API_URL": api_url}
+        options = ServeOptions()
+        one = open_connector(connector, options, env)
+        two = open_connector(connector, options, env)
+        async with running(one.http_app(options)) as first, running(two.http_app(options)) as other:
+            async with Client(f"{first}/mcp") as client:
+                page = await client.call_tool("list_items", {})
+            handle = texts(page)[-1].split('cursor="', 1)[1].split('"', 1)[0]
+            async with Client(f"{other}/mcp") as client:
+                second = await client.call_tool("list_items", {"cursor": handle})
+    assert data(second) == IDS[3:6]

@@ -72,7 +72,7 @@ def test_serve_flag(
 
     seen: list[serve.ServeOptions] = []
     monkeypatch.setattr(serve, "open_connector", lambda connector, options: object())
-    monkeypatch.setattr(serve, "run_http", lambda served, options: seen.append(options))
+    monkeypatch.setattr(serve, "run_http", lambda served, options, *_: seen.append(options))
     monkeypatch.delenv("MCPBUILD_INSPECTOR", raising=False)
     # The root logger would keep the runner's stream, closed once it returns.
     monkeypatch.setattr("builder.server.logs.configure_logging", lambda *_: None)

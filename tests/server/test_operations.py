@@ -10,6 +10,7 @@ from mcp import Client
 
 from builder.connector import load_connector
 from builder.server.serve import ServeOptions
+from tests.prometheus import samples
 from tests.server.conftest import Stack
 from tests.serving import serving
 from tests.upstream import Upstream, upstream_app
@@ -20,16 +21,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def serve_options() -> ServeOptions:
     return ServeOptions(metrics=True)
-
-
-def samples(text: str) -> dict[str, float]:
-    """``name{labels}`` → value, from the Prometheus text format."""
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
 
 
 async def test_metrics_count_the_calls_of_the_test(stack: Stack) -> None:
