@@ -21,14 +21,13 @@ import jmespath.functions
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from builder.connector import checks_requests, checks_views
+from builder.connector import checks_provider, checks_requests, checks_views
 from builder.connector.models import (
     API,
     ENV_REF,
     PARAM_NAME_PATTERN,
     Connector,
     Param,
-    Provider,
     Response,
     Schema,
     Tool,
@@ -38,18 +37,18 @@ from builder.connector.source import Path
 
 __all__ = [
     "HEADER_TOKEN",
-    "RESERVED_AUTHORIZE_PARAMS",
     "SECRET_HEADERS",
     "Found",
     "Severity",
     "check_api",
     "check_connector",
     "check_jmespath",
-    "check_provider",
+    "check_refs",
     "check_tool",
     "check_url",
     "did_you_mean",
     "is_loopback_host",
+    "is_reference",
     "near_or_all",
     "placeholders",
 ]
@@ -70,21 +69,6 @@ _CREDENTIAL_HEADERS = {
 _PARAM_NAME = re.compile(PARAM_NAME_PATTERN)
 # name -> signature, e.g. {"length": {"signature": ({"types": [...]},)}}
 _JMESPATH_FUNCTIONS: dict[str, Any] = jmespath.functions.Functions.FUNCTION_TABLE
-_SCOPE_FIELDS = (
-    "declare scopes in provider.scopes, list the ones a tool needs in its scopes, and the "
-    "ones every sign-in needs in provider.always_request"
-)
-RESERVED_AUTHORIZE_PARAMS: dict[str, str] = {
-    "response_type": "mcpbuild always asks for 'code'",
-    "client_id": "use provider.client_id",
-    "redirect_uri": "mcpbuild sends its own callback URL",
-    "scope": _SCOPE_FIELDS,
-    "state": "mcpbuild makes a fresh one for every sign-in",
-    "code_challenge": "PKCE is provider.pkce",
-    "code_challenge_method": "PKCE is provider.pkce",
-}
-"""Authorization request parameters mcpbuild sets itself, with what to use instead."""
-
 Severity = Literal["error", "warning"]
 
 
@@ -124,7 +108,7 @@ def check_connector(connector: Connector) -> list[Found]:
     found: list[Found] = []
     provider = connector.provider
     if provider is not None:
-        found.extend(check_provider(provider))
+        found.extend(checks_provider.check_provider(provider))
     found.extend(check_api(connector.api))
     found.extend(checks_requests.check_request_id_header(connector))
     declared = set(provider.scopes) if provider is not None else None
@@ -147,76 +131,9 @@ def check_connector(connector: Connector) -> list[Found]:
             Found(("read_only",), "read_only is true but no tool is read-only", "read_only")
         )
     if provider is not None:
-        found.extend(_check_unrequested_scopes(connector, provider))
+        found.extend(checks_provider.check_unrequested_scopes(connector, provider))
     found.extend(checks_views.check_views(connector))
     return found
-
-
-def _check_unrequested_scopes(connector: Connector, provider: Provider) -> Iterator[Found]:
-    """Warn about declared scopes that are never requested. When nothing names a scope,
-    every declared scope is requested, so there is nothing to warn about."""
-    named = {s for t in connector.tools for s in t.scopes} | set(provider.always_request)
-    if not named:
-        return
-    for scope in provider.scopes:
-        if scope not in named:
-            yield Found(
-                ("provider", "scopes", scope),
-                f"scope '{scope}' is never requested (no tool lists it, nor "
-                "provider.always_request)",
-                "unrequested_scope",
-                True,
-                severity="warning",
-            )
-
-
-def check_provider(provider: Provider) -> Iterator[Found]:
-    """The semantic problems of the ``provider`` block."""
-    for field in ("authorization_url", "token_url", "revocation_url"):
-        value = getattr(provider, field)
-        if value is not None:
-            yield from check_url(value, ("provider", field))
-    secret = provider.client_secret
-    if secret is not None and not _is_reference(secret):
-        yield Found(
-            ("provider", "client_secret"),
-            "expected a ${VAR} reference to an environment variable, got a literal "
-            "secret (value hidden); never commit secrets to a spec",
-            "literal_secret",
-        )
-    yield from _check_refs(provider.client_id, ("provider", "client_id"))
-    if provider.token_endpoint_auth_method != "none" and secret is None:  # noqa: S105
-        yield Found(
-            ("provider", "token_endpoint_auth_method"),
-            f"'{provider.token_endpoint_auth_method}' needs provider.client_secret; "
-            "set it or use 'none' for a public client",
-            "missing_secret",
-        )
-    for scope in provider.scopes:
-        if not scope or any(c.isspace() for c in scope):
-            yield Found(
-                ("provider", "scopes", scope),
-                f"expected a scope without spaces, got '{scope}'",
-                "scope",
-                True,
-            )
-    for j, scope in enumerate(provider.always_request):
-        if scope not in provider.scopes:
-            known = ", ".join(sorted(provider.scopes)) or "none"
-            yield Found(
-                ("provider", "always_request", j),
-                f"scope '{scope}' is not declared in provider.scopes (declared: {known})",
-                "undeclared_scope",
-            )
-    for key in provider.authorize_params:
-        if key in RESERVED_AUTHORIZE_PARAMS:
-            yield Found(
-                ("provider", "authorize_params", key),
-                f"'{key}' is set by mcpbuild on every authorization request; "
-                f"{RESERVED_AUTHORIZE_PARAMS[key]}",
-                "reserved_param",
-                True,
-            )
 
 
 def check_api(api: API) -> Iterator[Found]:
@@ -245,7 +162,7 @@ def check_tool(tool: Tool, at: Path, declared_scopes: set[str] | None) -> Iterat
     yield from _check_headers(tool.request.headers, (*at, "request", "headers"))
     for key, value in tool.request.query.items():
         if isinstance(value, str):
-            yield from _check_refs(value, (*at, "request", "query", key))
+            yield from check_refs(value, (*at, "request", "query", key))
     wire: dict[tuple[str, str], str] = {}
     for name, param in tool.params.items():
         where = (*at, "params", name)
@@ -543,9 +460,9 @@ def _check_schema_parts(node: Param | Schema, where: Path) -> Iterator[Found]:
 def check_url(value: str, where: Path) -> Iterator[Found]:
     """The problems of a URL field: absolute, https (http only on loopback), no
     credentials; a ``${VAR}`` in it is checked after resolution, by its reader."""
-    if _is_reference(value):
+    if is_reference(value):
         return
-    yield from _check_refs(value, where)
+    yield from check_refs(value, where)
     if ENV_REF.search(value):
         return
     try:
@@ -576,7 +493,7 @@ def _check_headers(headers: dict[str, str], where: Path) -> Iterator[Found]:
             yield Found(here, f"expected a valid HTTP header name, got '{header}'", "header", True)
         if "\r" in value or "\n" in value:
             yield Found(here, "header value contains a line break", "header")
-        yield from _check_refs(value, here)
+        yield from check_refs(value, here)
         if header.lower() in SECRET_HEADERS and not ENV_REF.search(value):
             yield Found(
                 here,
@@ -586,7 +503,7 @@ def _check_headers(headers: dict[str, str], where: Path) -> Iterator[Found]:
             )
 
 
-def _check_refs(value: str, where: Path) -> Iterator[Found]:
+def check_refs(value: str, where: Path) -> Iterator[Found]:
     if "$" not in value:
         return
     rest = ENV_REF.sub("", value)
@@ -598,7 +515,7 @@ def _check_refs(value: str, where: Path) -> Iterator[Found]:
         )
 
 
-def _is_reference(value: str) -> bool:
+def is_reference(value: str) -> bool:
     match = ENV_REF.fullmatch(value)
     return match is not None
 

@@ -16,7 +16,7 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from builder.connector import checks, checks_views
+from builder.connector import checks, checks_provider, checks_views
 from builder.connector.models import (
     API,
     NAME_PATTERN,
@@ -146,7 +146,7 @@ def _checks_despite(located: Located, filename: str) -> list[SpecIssue]:
     provider = data.get("provider")
     declared = set(provider.get("scopes") or {}) if isinstance(provider, dict) else None
     for key, model, check in (
-        ("provider", Provider, checks.check_provider),
+        ("provider", Provider, checks_provider.check_provider),
         ("api", API, checks.check_api),
     ):
         try:

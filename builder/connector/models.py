@@ -318,11 +318,8 @@ def _without_extensions(data: Any) -> Any:
     return data
 
 
-class Tool(SpecModel):
-    """One MCP tool: one HTTP request to the API.
-
-    Keys starting with ``x-`` are ignored (``x-openapi``: where an imported tool came from).
-    """
+class _Extensible(SpecModel):
+    """A part whose ``x-`` keys are ignored (the schema allows them)."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, json_schema_extra={"patternProperties": {"^x-": {}}}
@@ -332,6 +329,13 @@ class Tool(SpecModel):
     @classmethod
     def _drop_extensions(cls, data: Any) -> Any:
         return _without_extensions(data)
+
+
+class Tool(_Extensible):
+    """One MCP tool: one HTTP request to the API.
+
+    Keys starting with ``x-`` are ignored (``x-openapi``: where an imported tool came from).
+    """
 
     name: Annotated[str, StringConstraints(pattern=TOOL_NAME_PATTERN)] = Field(
         description="MCP tool name: 1-128 of A-Z a-z 0-9 _ - .", examples=["list_issues"]
@@ -522,20 +526,11 @@ class Provider(SpecModel):
     )
 
 
-class Connector(SpecModel):
+class Connector(_Extensible):
     """A connector: an MCP server whose tools call one HTTP API as the signed-in user.
 
     Top-level keys starting with ``x-`` are ignored: a place for YAML anchors.
     """
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, json_schema_extra={"patternProperties": {"^x-": {}}}
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_extensions(cls, data: Any) -> Any:
-        return _without_extensions(data)
 
     mcpbuild: Literal[1] = Field(description="Version of the connector format.", examples=[1])
     name: Annotated[str, StringConstraints(pattern=NAME_PATTERN)] = Field(

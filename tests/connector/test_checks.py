@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from builder.connector import load_connector_text
-from builder.connector.checks import RESERVED_AUTHORIZE_PARAMS, check_url
+from builder.connector.checks import check_url
+from builder.connector.checks_provider import RESERVED_AUTHORIZE_PARAMS
 from builder.connector.load import load_text_with_warnings
 from builder.errors import SpecError
 
