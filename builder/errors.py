@@ -19,6 +19,8 @@
     │   │                    resolved or imported as asked; the message says where
     │   └── SelectionNeeded  too many operations and no selection: ``tags`` holds each
     │                        tag's operation count for the author to choose from
+    ├── PresetError          (builder.presets) an unknown preset or preset option; the
+    │                        message names the closest one
     ├── FormTooLarge         (builder.demo.adapter) a demo OAuth request body over its limit
     └── Refused              (builder.auth.gate) a /mcp request the gate cannot judge: 400
 

@@ -37,9 +37,9 @@ def missing_authorization(session: bool) -> str:
     )
 
 
-def upstream_unauthorized(host: str) -> str:
+def upstream_unauthorized(host: str, said: str = "401") -> str:
     return (
-        f"The API at {host} answered 401 to a tool call: the provider no longer accepts the "
+        f"The API at {host} answered a tool call with {said}: the provider no longer accepts the "
         "user's access token (usually it expired early or was revoked at the provider); "
         "mcpbuild refreshes it once and tries again."
     )

@@ -13,7 +13,8 @@ import typer.main
 import yaml
 
 from builder.cli import app
-from builder.connector.models import ENV_REF
+from builder.connector.load import load_connector
+from builder.replay.runner import variables
 from builder.routes import HEALTH_PATH, READY_PATH
 from builder.server import serve
 from builder.server.serve import ServeOptions
@@ -32,7 +33,8 @@ def serve_variables() -> set[str]:
 
 
 def connector_variables(spec: str) -> set[str]:
-    return set(ENV_REF.findall((DEPLOY / spec).read_text()))
+    """The ``${VAR}`` the connector reads, its preset's included (``client_id`` ...)."""
+    return set(variables(load_connector(str(DEPLOY / spec))))
 
 
 def check_variables(names: set[str], spec: str) -> None:

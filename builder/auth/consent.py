@@ -263,7 +263,10 @@ class ConsentFlow:
         try:
             tokens = await self.upstream.exchange_code(code, pending.upstream_verifier)
         except ProviderError as exc:
-            logger.warning("provider code exchange failed", extra={"error": exc.error})
+            logger.warning(
+                "provider code exchange failed",
+                extra={"error": exc.error, "description": exc.description[:300]},
+            )
             return _back(
                 pending,
                 self.server.issuer_id,

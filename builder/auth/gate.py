@@ -77,7 +77,7 @@ class BearerGate:
     def retarget(self, connector: ResolvedConnector) -> None:
         """Check tool calls against ``connector`` from the next request on (a reload)."""
         self.connector = connector
-        self.any_scoped = any(t.scopes for t in connector.tools.values())
+        self.any_scoped = any(t.scopes or t.any_scopes for t in connector.tools.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,7 +108,8 @@ class BearerGate:
         for name in names:
             missing = self.connector.missing_scopes(name, info.scopes)
             if missing:
-                needed = self.connector.tools[name].scopes
+                tool = self.connector.tools[name]
+                needed = [*tool.scopes, *tool.any_scopes[:1]]
                 wanted = list(dict.fromkeys([*info.scopes, *needed]))
                 await self._challenge(
                     send,

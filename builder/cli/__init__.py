@@ -11,6 +11,7 @@ from builder.cli.common import app
 from builder.cli import spec  # noqa: F401  validate, schema, init, tools
 from builder.cli import serving  # noqa: F401  serve, dev, login, call, keygen, demo
 from builder.cli import doctor  # noqa: F401  doctor
+from builder.cli import presets  # noqa: F401  presets
 from builder.cli import replay  # noqa: F401  test, record
 from builder.cli import openapi  # noqa: F401  import openapi
 

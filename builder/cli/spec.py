@@ -208,10 +208,12 @@ def tools(
         return
     for tool, definition in zip(connector.tools, definitions, strict=True):
         hints = ", ".join(f"{k}={json.dumps(v)}" for k, v in definition["annotations"].items())
-        scopes = ", ".join(tool.scopes) or "none"
+        scopes = ", ".join(tool.scopes)
+        if tool.any_scopes:
+            scopes += (" and " if scopes else "") + "one of " + " | ".join(tool.any_scopes)
         typer.echo(f"{tool.name}  [{tool.request.method} {tool.request.path}]")
         typer.echo(f"  {tool.description}")
-        typer.echo(f"  scopes: {scopes}")
+        typer.echo(f"  scopes: {scopes or 'none'}")
         typer.echo(f"  annotations: {hints}")
         if tool.view is not None:
             uri = view_uri(connector.name, tool.name)

@@ -25,6 +25,7 @@ from builder.connector import checks_provider, checks_requests, checks_views
 from builder.connector.models import (
     API,
     ENV_REF,
+    GRANT_REF,
     PARAM_NAME_PATTERN,
     Connector,
     Param,
@@ -130,6 +131,7 @@ def check_connector(connector: Connector) -> list[Found]:
         found.append(
             Found(("read_only",), "read_only is true but no tool is read-only", "read_only")
         )
+    found.extend(checks_provider.check_grant_refs(connector))
     if provider is not None:
         found.extend(checks_provider.check_unrequested_scopes(connector, provider))
     found.extend(checks_views.check_views(connector))
@@ -140,21 +142,26 @@ def check_api(api: API) -> Iterator[Found]:
     """The semantic problems of the ``api`` block."""
     yield from check_url(api.base_url, ("api", "base_url"))
     yield from _check_headers(api.headers, ("api", "headers"))
+    if api.unauthorized_when is not None:
+        yield from check_jmespath(api.unauthorized_when, ("api", "unauthorized_when"))
 
 
 def check_tool(tool: Tool, at: Path, declared_scopes: set[str] | None) -> Iterator[Found]:
     """The semantic problems of one tool; ``declared_scopes`` is None without a provider."""
-    for j, scope in enumerate(tool.scopes):
+    for field, j, scope in [
+        *(("scopes", j, s) for j, s in enumerate(tool.scopes)),
+        *(("any_scopes", j, s) for j, s in enumerate(tool.any_scopes)),
+    ]:
         if declared_scopes is None:
             yield Found(
-                (*at, "scopes", j),
+                (*at, field, j),
                 f"tool needs scope '{scope}' but the connector has no provider to grant it",
                 "scope_without_provider",
             )
         elif scope not in declared_scopes:
             known = ", ".join(sorted(declared_scopes)) or "none"
             yield Found(
-                (*at, "scopes", j),
+                (*at, field, j),
                 f"scope '{scope}' is not declared in provider.scopes (declared: {known})",
                 "undeclared_scope",
             )
@@ -465,6 +472,19 @@ def check_url(value: str, where: Path) -> Iterator[Found]:
     yield from check_refs(value, where)
     if ENV_REF.search(value):
         return
+    first = GRANT_REF.match(value)
+    if first is not None:
+        # A per-user origin (checked when the user signs in); what follows must be a path.
+        rest = value[first.end() :]
+        if rest and not rest.startswith("/"):
+            yield Found(
+                where,
+                f"expected a path after ${{grant.{first.group(1)}}}, got '{rest}'",
+                "url",
+            )
+        return
+    # A per-user path segment: the URL around it must be a good URL on its own.
+    value = GRANT_REF.sub("x", value)
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (parses the port: out of range or not a number raises)
@@ -506,11 +526,12 @@ def _check_headers(headers: dict[str, str], where: Path) -> Iterator[Found]:
 def check_refs(value: str, where: Path) -> Iterator[Found]:
     if "$" not in value:
         return
-    rest = ENV_REF.sub("", value)
+    rest = GRANT_REF.sub("", ENV_REF.sub("", value))
     if "${" in rest:
         yield Found(
             where,
-            "expected ${NAME} with NAME of letters, digits and _ (not starting with a digit)",
+            "expected ${NAME} with NAME of letters, digits and _ (not starting with a digit), "
+            "or ${grant.NAME}",
             "env_ref",
         )
 

@@ -24,7 +24,7 @@ _PARAM_NAME = re.compile(PARAM_NAME_PATTERN)
 _DOTTED = "dotted api_name is only supported for in: body with a JSON body"
 # Which pagination fields each style reads.
 _STYLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "next": ("cursor",),
+    "next": ("cursor", "link"),
     "cursor_param": ("cursor", "link"),
     "page_param": ("page",),
     "offset_param": ("offset",),

@@ -28,6 +28,7 @@ from builder.connector.models import (
 )
 from builder.connector.source import Located, Path, Position, load_yaml, read_spec_text
 from builder.errors import SpecError, SpecIssue
+from builder.presets import PresetError, apply_preset
 
 __all__ = [
     "Loaded",
@@ -114,6 +115,7 @@ def load_text_with_warnings(text: str, filename: str = "<string>") -> Loaded:
             f"expected a mapping of connector fields at the top, got {_kind(located.data)}",
             code="type",
         )
+    _apply_preset(located, filename)
     issues = list(located.issues)
     try:
         connector = Connector.model_validate(located.data)
@@ -136,6 +138,24 @@ def load_text_with_warnings(text: str, filename: str = "<string>") -> Loaded:
         raise SpecError(issues)
     warnings.sort(key=lambda w: (w.position.line, w.position.column) if w.position else (0, 0))
     return Loaded(connector, tuple(warnings))
+
+
+def _apply_preset(located: Located, filename: str) -> None:
+    """Fill in ``provider.preset``; a field that came from the preset is reported at the
+    ``preset`` key, the only place in this file that wrote it."""
+    provider = located.data.get("provider")
+    if not isinstance(provider, dict) or "preset" not in provider:
+        return
+    where: Path = ("provider", "preset")
+    try:
+        merged, from_preset = apply_preset(provider)
+    except PresetError as exc:
+        raise SpecError.single(filename, located.position(where), str(exc), code="preset") from None
+    located.data = {**located.data, "provider": merged}
+    at = located.position(where)
+    for key in from_preset:
+        located.values.setdefault(("provider", key), at)
+        located.keys.setdefault(("provider", key), at)
 
 
 def _checks_despite(located: Located, filename: str) -> list[SpecIssue]:

@@ -14,16 +14,19 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from builder.connector.base import SpecModel
+from builder.connector.models_provider import GRANT_REF, GrantValue, Provider
 from builder.connector.pagination import Pagination
 from builder.connector.views import View
 
 __all__ = [
     "API",
+    "GRANT_REF",
     "HTTP_METHODS",
     "PARAM_LOCATIONS",
     "Connector",
     "ErrorWhen",
     "FilePart",
+    "GrantValue",
     "GraphQL",
     "Pagination",
     "Param",
@@ -353,6 +356,15 @@ class Tool(_Extensible):
         description="Provider scopes the user must have granted to call this tool.",
         examples=[["repo"]],
     )
+    any_scopes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Provider scopes of which the user must have granted at least one (besides every "
+            "scope in `scopes`), e.g. a public or a private playlist scope. A sign-in that "
+            "names no scopes asks for the first."
+        ),
+        examples=[["playlist-modify-public", "playlist-modify-private"]],
+    )
     request: Request = Field(
         description="The HTTP request the tool makes.",
         examples=[{"method": "GET", "path": "/repos/{owner}/{repo}/issues"}],
@@ -459,70 +471,20 @@ class API(SpecModel):
         "sides' logs can be joined. Not sent unless named; never set by a tool argument.",
         examples=["X-Request-Id"],
     )
+    unauthorized_when: str | None = Field(
+        default=None,
+        description=(
+            "JMESPath over a successful JSON answer that is true when the API is really "
+            "saying the token is no longer good (Slack answers HTTP 200 with "
+            "`error: token_expired`): handled like a 401, so the token is refreshed once and "
+            "the request sent again, or the user is asked to sign in again."
+        ),
+        examples=["ok == `false` && (error == 'token_expired' || error == 'invalid_auth')"],
+    )
     retry: Retry = Field(
         default_factory=lambda: Retry(),
         description="Retry policy.",
         examples=[{"attempts": 3, "max_wait": 30}],
-    )
-
-
-class Provider(SpecModel):
-    """The upstream OAuth 2.0 authorization server (Authorization Code flow)."""
-
-    authorization_url: str = Field(
-        description="The provider's authorization endpoint.",
-        examples=["https://github.com/login/oauth/authorize"],
-    )
-    token_url: str = Field(
-        description="The provider's token endpoint.",
-        examples=["https://github.com/login/oauth/access_token"],
-    )
-    revocation_url: str | None = Field(
-        default=None,
-        description="The provider's token revocation endpoint (RFC 7009).",
-        examples=["https://oauth2.googleapis.com/revoke"],
-    )
-    client_id: str = Field(
-        description="mcpbuild's client id at the provider; usually `${VAR}`.",
-        examples=["${GITHUB_CLIENT_ID}"],
-    )
-    client_secret: str | None = Field(
-        default=None,
-        description="mcpbuild's client secret: must be a `${VAR}` reference, never a literal.",
-        examples=["${GITHUB_CLIENT_SECRET}"],
-    )
-    scopes: dict[str, str] = Field(
-        default_factory=dict,
-        description="Every scope the connector may ask for, with what it lets the connector do.",
-        examples=[{"repo": "Read and write your repositories"}],
-    )
-    always_request: list[str] = Field(
-        default_factory=list,
-        description=(
-            "Declared scopes to request at every sign-in even though no tool lists them, "
-            "for providers that require them (e.g. HubSpot's `oauth`, `offline_access`)."
-        ),
-        examples=[["oauth", "offline_access"]],
-    )
-    scope_separator: str = Field(
-        default=" ",
-        description="How scopes are joined in the authorization request.",
-        examples=[","],
-    )
-    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
-        Field(
-            default="client_secret_basic",
-            description="How mcpbuild authenticates at token_url.",
-            examples=["client_secret_post"],
-        )
-    )
-    authorize_params: dict[str, str] = Field(
-        default_factory=dict,
-        description="Extra authorization request parameters.",
-        examples=[{"access_type": "offline", "prompt": "consent"}],
-    )
-    pkce: bool = Field(
-        default=True, description="Use PKCE (S256) toward the provider.", examples=[True]
     )
 
 

@@ -17,7 +17,8 @@ class Pagination(SpecModel):
 
     style: Literal["link", "cursor", "page", "offset"] = Field(
         description=(
-            "`link`: the next page's URL is in the `Link` header (RFC 8288, GitHub); `cursor`: "
+            "`link`: the next page's URL is in the `Link` header (RFC 8288, GitHub) or, with "
+            "`next`, in the body (Microsoft Graph, Salesforce); `cursor`: "
             "the body holds a cursor to send in `cursor_param` (Notion, Slack, HubSpot, GraphQL "
             "`pageInfo`); `page`: `page_param` counts pages; `offset`: `offset_param` counts items."
         ),
@@ -25,8 +26,11 @@ class Pagination(SpecModel):
     )
     next: str | None = Field(
         default=None,
-        description="`cursor`: JMESPath of the next cursor in the body; empty or null: last page.",
-        examples=["next_cursor", "response_metadata.next_cursor", "paging.next.after"],
+        description=(
+            "`cursor`: JMESPath of the next cursor in the body; `link`: of the next page's URL "
+            "in the body (absolute or relative to the request). Empty or null: last page."
+        ),
+        examples=["next_cursor", "response_metadata.next_cursor", '"@odata.nextLink"'],
     )
     has_more: str | None = Field(
         default=None,

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from builder.connector.checks import check_api, check_url
-from builder.connector.models import ENV_REF, Connector, Provider, Tool
+from builder.connector.models import ENV_REF, GRANT_REF, Connector, GrantValue, Provider, Tool
 from builder.errors import ConfigError
 
 __all__ = ["ResolvedConnector", "ResolvedProvider", "ResolvedTool", "resolve_connector"]
@@ -30,6 +30,8 @@ class ResolvedTool:
     spec: Tool
     name: str
     scopes: tuple[str, ...]
+    any_scopes: tuple[str, ...]
+    """At least one of these must be granted too (when not empty)."""
     read_only: bool
     idempotent: bool
     headers: Mapping[str, str]
@@ -54,6 +56,8 @@ class ResolvedProvider:
     ``always_request``, in the order the provider declares them."""
     always_request: tuple[str, ...]
     """Scopes added to every request to the provider, whatever the client asked for."""
+    grant_values: Mapping[str, GrantValue]
+    """The per-user values read at sign-in (``${grant.NAME}``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,9 @@ class ResolvedConnector:
     provider: ResolvedProvider | None
     secrets: tuple[str, ...]
     """Resolved values that must never appear in a log, an error or a result."""
+    per_grant: bool = False
+    """``api.base_url`` or a header names ``${grant.NAME}``: each user's requests are
+    built with their grant's values."""
 
     def missing_scopes(self, tool: str, granted: Sequence[str]) -> list[str]:
         """The scopes tool ``tool`` needs that ``granted`` lacks; empty for an unknown or
@@ -80,7 +87,10 @@ class ResolvedConnector:
         resolved = self.tools.get(tool)
         if resolved is None:
             return []
-        return [s for s in resolved.scopes if s not in granted]
+        missing = [s for s in resolved.scopes if s not in granted]
+        if resolved.any_scopes and not any(s in granted for s in resolved.any_scopes):
+            missing.append(" or ".join(resolved.any_scopes))
+        return missing
 
     def upstream_scopes(self, requested: Sequence[str]) -> list[str]:
         """The scopes to ask the provider for, given what the client asked for."""
@@ -120,6 +130,7 @@ def resolve_connector(
             spec=tool,
             name=tool.name,
             scopes=tuple(tool.scopes),
+            any_scopes=tuple(tool.any_scopes),
             read_only=tool.is_read_only,
             idempotent=tool.is_idempotent,
             headers=MappingProxyType(headers),
@@ -143,6 +154,7 @@ def resolve_connector(
         hidden=frozenset(hidden),
         provider=provider,
         secrets=tuple(dict.fromkeys(s for s in env.secrets if s)),
+        per_grant=_names_grant_values(connector),
     )
 
 
@@ -160,6 +172,7 @@ def _provider(provider: Provider, env: _Resolver, tools: list[ResolvedTool]) -> 
     secret = provider.client_secret
     always = tuple(provider.always_request)
     needed = {s for t in tools for s in t.scopes} | set(always)
+    needed |= {t.any_scopes[0] for t in tools if t.any_scopes}
     ordered = tuple(s for s in provider.scopes if s in needed)
     return ResolvedProvider(
         spec=provider,
@@ -170,7 +183,14 @@ def _provider(provider: Provider, env: _Resolver, tools: list[ResolvedTool]) -> 
         scopes=tuple(provider.scopes),
         default_scopes=ordered or tuple(provider.scopes),
         always_request=always,
+        grant_values=MappingProxyType(dict(provider.grant_values)),
     )
+
+
+def _names_grant_values(connector: Connector) -> bool:
+    texts = [connector.api.base_url, *connector.api.headers.values()]
+    texts += [v for t in connector.tools for v in t.request.headers.values()]
+    return any(GRANT_REF.search(text) for text in texts)
 
 
 class _Resolver:

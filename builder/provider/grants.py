@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -14,6 +15,7 @@ import anyio
 from builder import explain
 from builder.errors import ConfigError, GrantEnded, ToolCallError
 from builder.provider.client import ProviderError, UpstreamOAuth, UpstreamTokens
+from builder.provider.values import check_grant_value
 from builder.state.crypto import Cipher
 from builder.state.store import Grant, Store
 
@@ -77,6 +79,8 @@ class GrantManager:
         # Decrypted access tokens by grant, keyed on the grant's version: AES-GCM per call
         # is measurable on the hot path, and a refresh bumps the version.
         self._plain: dict[str, tuple[int, str]] = {}
+        # Grant values never change after sign-in; a new sign-in is a new grant id.
+        self._values: dict[str, Mapping[str, str]] = {}
 
     async def create(
         self,
@@ -97,8 +101,37 @@ class GrantManager:
             issued_at=time.time(),
             extra={"user": user} if user else {},
         )
+        if tokens.values:
+            # Sealed like the tokens: an instance URL or a site id says whose data it is.
+            grant.extra["values"] = self.cipher.encrypt(
+                json.dumps(dict(tokens.values)), context=grant_id
+            )
         await self.store.save_grant(grant)
         return grant
+
+    async def values(self, grant_id: str) -> Mapping[str, str]:
+        """The grant's ``${grant.NAME}`` values, each checked again against its rule."""
+        known = self._values.get(grant_id)
+        if known is not None:
+            return known
+        grant = await self._active(grant_id)
+        sealed = grant.extra.get("values")
+        values: dict[str, str] = (
+            json.loads(await self._decrypt(sealed, context=grant_id)) if sealed else {}
+        )
+        for name, spec in self.upstream.grant_values.items():
+            if name not in values:
+                raise GrantEnded(
+                    f"this sign-in has no value '{name}' (the connector started needing it "
+                    "after the sign-in); sign in again"
+                )
+            problem = check_grant_value(spec, values[name])
+            if problem:
+                raise ToolCallError(f"the sign-in's value '{name}' cannot be used: {problem}")
+        if len(self._values) > 10_000:
+            self._values.clear()
+        self._values[grant_id] = values
+        return values
 
     @overload
     def _seal(self, token: str, grant_id: str) -> str: ...
@@ -258,3 +291,7 @@ class GrantCredentials:
     async def rejected(self) -> bool:
         await self.manager.refresh(self.grant_id, seen_version=self._version)
         return True
+
+    async def values(self) -> Mapping[str, str]:
+        """The grant's ``${grant.NAME}`` values."""
+        return await self.manager.values(self.grant_id)

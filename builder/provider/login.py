@@ -170,7 +170,7 @@ async def login(
         try:
             tokens = await local.upstream.exchange_code(outcome.get("code", ""), verifier)
         except ProviderError as exc:
-            raise ConfigError(f"the provider refused the code: {exc.error}") from None
+            raise ConfigError(f"the provider refused the code: {exc}") from None
         await local.store.end_grant(local.grant_id)
         grant = await local.grants.create(local.grant_id, "local", tokens, wanted)
         return grant.scopes

@@ -26,6 +26,7 @@ import yaml
 
 from builder.connector.models import ENV_REF
 from builder.connector.resolved import ResolvedConnector
+from builder.provider.values import fill_grant_refs, grant_values_in
 from builder.replay.cases import load_case_text
 from builder.replay.client import RecordedExchange
 from builder.replay.compare import sent_view
@@ -93,7 +94,12 @@ async def record_case(
         if name.lower() == "authorization"
     ]
     clean = _Sanitizer(resolved, environ, tokens, frozenset(strip))
-    base_path = Origin.of(resolved.base_url).path
+    base = resolved.base_url
+    if resolved.per_grant and exchanges:
+        # The user's own base URL (``${grant.NAME}``), as the first request shows it.
+        values = grant_values_in(base, exchanges[0].request.url)
+        base = fill_grant_refs(base, values) if values is not None else base
+    base_path = Origin.of(base).path
     data: dict[str, Any] = {"tool": tool, "arguments": clean.data(dict(arguments))}
     env = _base_url_env(resolved, environ)
     if env:

@@ -15,6 +15,7 @@ from typing import Any
 from builder.connector.models import ENV_REF, Connector
 from builder.connector.resolved import resolve_connector
 from builder.errors import ConfigError
+from builder.provider.values import fill_grant_refs
 from builder.replay.cases import Case, Expectation
 from builder.replay.client import ReplayClient
 from builder.replay.compare import render_diff, same, text_diff
@@ -27,6 +28,7 @@ __all__ = [
     "ReplayCredentials",
     "compare_result",
     "env_for",
+    "grant_placeholders",
     "placeholders",
     "run_case",
     "variables",
@@ -45,14 +47,27 @@ class ReplayCredentials:
     another exchange after it, as a live call that refreshed would have.
     """
 
-    def __init__(self, client: ReplayClient) -> None:
+    def __init__(self, client: ReplayClient, values: Mapping[str, str] | None = None) -> None:
         self._client = client
+        self._values = dict(values or {})
 
     async def headers(self) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {TEST_TOKEN}"}
 
     async def rejected(self) -> bool:
         return len(self._client.sent) < len(self._client.exchanges)
+
+    async def values(self) -> Mapping[str, str]:
+        return self._values
+
+
+def grant_placeholders(connector: Connector) -> dict[str, str]:
+    """A value for every ``${grant.NAME}`` the provider declares: the placeholder https
+    origin for a URL value, ``test-NAME`` otherwise."""
+    declared = connector.provider.grant_values if connector.provider else {}
+    return {
+        name: PLACEHOLDER_URL if value.url else f"test-{name}" for name, value in declared.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +124,13 @@ async def run_case(connector: Connector, case: Case) -> CaseResult:
         return CaseResult(
             case, (f"the connector has no tool '{case.tool}'; its tools are: {known}",)
         )
-    client = ReplayClient(case.exchanges, resolved.base_url, env)
+    values = grant_placeholders(connector)
+    client = ReplayClient(case.exchanges, fill_grant_refs(resolved.base_url, values), env)
     # A fixed key for next-page handles, so a result that carries one is the same every run.
     runner = ToolRunner(
         resolved, client, sleep=_no_sleep, jitter=lambda: 0.5, handle_key=_HANDLE_KEY
     )
-    credentials = ReplayCredentials(client) if resolved.provider is not None else None
+    credentials = ReplayCredentials(client, values) if resolved.provider is not None else None
     result = await runner.call(case.tool, dict(case.arguments), credentials)
     failures = list(client.failures)
     if not failures:

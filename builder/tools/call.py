@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 import secrets
@@ -10,15 +11,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import anyio
+import jmespath
 
 from builder import explain
 from builder.connector.models import Retry, Tool
 from builder.connector.resolved import ResolvedConnector
 from builder.errors import ToolCallError, UpstreamError
+from builder.provider.values import fill_grant_refs
 from builder.tools.arguments import ArgumentChecker
 from builder.tools.pages import NextPage, Paginator, describe, next_link
 from builder.tools.redact import Redactor
@@ -51,6 +55,10 @@ class Credentials(Protocol):
 
     async def rejected(self) -> bool:
         """The upstream answered 401: refresh and return True to retry once, or False."""
+        ...
+
+    async def values(self) -> Mapping[str, str]:
+        """The signed-in user's ``${grant.NAME}`` values (read at sign-in)."""
         ...
 
 
@@ -101,10 +109,14 @@ class ToolRunner:
         self._sleep = sleep
         self._jitter = jitter
         api = connector.spec.api
-        self.host = urlsplit(connector.base_url).netloc
+        # A per-user origin (``${grant.instance_url}``) has no host until a call's grant.
+        self.host = urlsplit(connector.base_url).netloc or "the API"
         self.retry: Retry = api.retry
         self.timeout = api.timeout
         self.request_id_header = api.request_id_header
+        self._unauthorized = (
+            jmespath.compile(api.unauthorized_when) if api.unauthorized_when else None
+        )
         # Signs the next-page handles of `link` pagination: by default one key per runner,
         # so a handle works while this server runs (a shared key comes with replicas).
         self._handle_key = handle_key or secrets.token_bytes(32)
@@ -122,6 +134,8 @@ class ToolRunner:
             for name, tool in connector.tools.items()
         }
         self.redactor = Redactor(list(connector.secrets))
+        # Per-user request builders, by the grant's values (``${grant.NAME}``).
+        self._per_grant: dict[tuple[tuple[str, str], ...], dict[str, PreparedTool]] = {}
 
     async def call(
         self, name: str, arguments: Mapping[str, Any] | None, credentials: Credentials | None = None
@@ -142,6 +156,8 @@ class ToolRunner:
                 known = ", ".join(self.tools)
                 raise ToolCallError(f"unknown tool '{name}'; this server has: {known}")
             args = prepared.checker.check(arguments)
+            if self.connector.per_grant:
+                prepared = await self._for_grant(prepared, credentials)
             if prepared.pages is not None:
                 result, status, attempts = await self._paged(prepared, args, credentials, auth)
             else:
@@ -176,6 +192,33 @@ class ToolRunner:
             if request_id_token is not None:
                 REQUEST_ID.reset(request_id_token)
 
+    async def _for_grant(
+        self, prepared: PreparedTool, credentials: Credentials | None
+    ) -> PreparedTool:
+        """``prepared`` with the caller's grant values in its base URL and headers."""
+        if credentials is None:
+            raise ToolCallError(
+                "this connector's API address depends on the signed-in user, and this call "
+                "has no sign-in"
+            )
+        values = await credentials.values()
+        key = tuple(sorted(values.items()))
+        tools = self._per_grant.get(key)
+        if tools is None:
+            if len(self._per_grant) > 1000:
+                self._per_grant.clear()
+            tools = self._per_grant[key] = {}
+        built = tools.get(prepared.tool.name)
+        if built is None:
+            resolved = self.connector.tools[prepared.tool.name]
+            headers = {k: fill_grant_refs(v, values) for k, v in resolved.headers.items()}
+            tool = dataclasses.replace(resolved, headers=MappingProxyType(headers))
+            base = fill_grant_refs(self.connector.base_url, values)
+            built = tools[prepared.tool.name] = dataclasses.replace(
+                prepared, builder=RequestBuilder(tool, base)
+            )
+        return built
+
     async def _paged(
         self,
         prepared: PreparedTool,
@@ -204,7 +247,9 @@ class ToolRunner:
             if not 200 <= status < 300:
                 raise UpstreamError(self._failure_text(response, auth), status=status)
             body, items = prepared.shaper.page(response)
-            link = next_link(response.headers.get("link"), request.url)
+            link = pages.link_in(body, request.url)
+            if link is None and not rules.next:
+                link = next_link(response.headers.get("link"), request.url)
             if link is not None and not within(prepared.builder.origin, link):
                 raise UpstreamError(
                     f"{self.host}'s next page is outside the API's base URL "
@@ -263,9 +308,16 @@ class ToolRunner:
                 auth.extend(v.split(" ", 1)[-1] for v in extra.values())
                 request = _with_headers(request, extra)
             response = await self._follow(prepared, request)
-            if response.status == 401 and credentials is not None and not reauthorized:
+            if (
+                credentials is not None
+                and not reauthorized
+                and (response.status == 401 or self._says_unauthorized(response))
+            ):
                 reauthorized = True
-                explain.explain(explain.upstream_unauthorized(self.host), tool=prepared.tool.name)
+                said = "401" if response.status == 401 else "api.unauthorized_when's error"
+                explain.explain(
+                    explain.upstream_unauthorized(self.host, said), tool=prepared.tool.name
+                )
                 if await credentials.rejected():
                     continue
             if (
@@ -278,6 +330,17 @@ class ToolRunner:
                     await self._sleep(wait)
                     continue
             return response, attempt
+
+    def _says_unauthorized(self, response: UpstreamResponse) -> bool:
+        """``api.unauthorized_when`` matches a successful JSON answer (Slack's HTTP 200
+        ``token_expired``)."""
+        if self._unauthorized is None or not 200 <= response.status < 300:
+            return False
+        try:
+            body = json.loads(response.body)
+        except ValueError:
+            return False
+        return self._unauthorized.search(body) not in (None, False, "", 0, [], {})
 
     async def _follow(self, prepared: PreparedTool, request: OutgoingRequest) -> UpstreamResponse:
         for _ in range(_MAX_REDIRECTS + 1):

@@ -3,7 +3,8 @@
 A paginated tool's result always says whether more remain and, if so, the argument to call
 it again with. The four styles differ only in where the next page comes from:
 
-* ``link``: the ``Link: <url>; rel="next"`` header (RFC 8288). The URL is handed to the
+* ``link``: the ``Link: <url>; rel="next"`` header (RFC 8288), or with ``next`` a URL in
+  the body (Microsoft Graph, Salesforce). The URL is handed to the
   model as an opaque, signed handle: the model can pass back only a handle this process
   issued, so a paginated tool cannot be turned into a GET of any other URL of the API.
 * ``cursor``: a JMESPath into the body gives a cursor, sent in the tool's ``cursor_param``.
@@ -117,6 +118,16 @@ class Paginator:
         start = self.pages.start if self.pages.start is not None else 0
         offset = int(current) if current is not None else start
         return NextPage(self.argument, offset + (len(items) if isinstance(items, list) else 0))
+
+    def link_in(self, body: Any, base: str) -> str | None:
+        """``link`` with ``next``: the absolute URL of the next page, from the body
+        (Microsoft Graph's ``@odata.nextLink``, Salesforce's ``nextRecordsUrl``)."""
+        if self.style != "link" or self._next is None:
+            return None
+        found = self._next.search(body)
+        if not isinstance(found, str) or not found:
+            return None
+        return str(urljoin(base, found.strip()))
 
     def may_have_more(self) -> bool:
         """Whether "more" is a guess: page/offset without ``has_more`` know only after asking."""

@@ -292,14 +292,47 @@ def error_detail(response: UpstreamResponse, limit: int = _MESSAGE_LIMIT) -> str
     except ValueError:
         data = None
     if isinstance(data, dict):
-        text = _message_text(_common_message(data), limit) or text
+        text = _listed(_field_errors(data)) or _message_text(_common_message(data), limit) or text
+    elif isinstance(data, list):
+        text = _listed(_coded_errors(data)) or text
     return _short(text, limit)
+
+
+def _field_errors(data: dict[str, Any]) -> list[str]:
+    """Jira's ``{"errorMessages": [...], "errors": {"field": "message"}}``."""
+    messages = data.get("errorMessages")
+    if not isinstance(messages, list):
+        return []
+    parts = [m for m in messages if isinstance(m, str) and m]
+    fields = data.get("errors")
+    if isinstance(fields, dict):
+        parts += [f"{k}: {v}" for k, v in fields.items() if isinstance(v, str) and v]
+    return parts
+
+
+def _coded_errors(data: list[Any]) -> list[str]:
+    """Salesforce's ``[{"errorCode": "NOT_FOUND", "message": "..."}]``."""
+    parts = []
+    for item in data:
+        if not isinstance(item, dict) or not isinstance(item.get("message"), str):
+            return []
+        code = item.get("errorCode")
+        parts.append(f"{code}: {item['message']}" if isinstance(code, str) else item["message"])
+    return parts
+
+
+def _listed(parts: list[str]) -> str | None:
+    return "; ".join(parts) or None
 
 
 def _common_message(data: dict[str, Any]) -> Any:
     """The value of the first usual message key of an error body (``message``, ...)."""
     for key in _MESSAGE_KEYS:
         value = data.get(key)
+        if isinstance(value, dict) and isinstance(value.get("message"), str):
+            # Google's and Microsoft Graph's {"error": {"code"|"status": .., "message": ..}}.
+            code = value.get("status") or value.get("code")
+            return f"{code}: {value['message']}" if isinstance(code, str) else value["message"]
         if isinstance(value, str | dict | list) and value:
             return value
     return None

@@ -247,6 +247,30 @@ def api_app(state: ApiState) -> Starlette:
         await record(request)
         return JSONResponse(ITEMS[:1], headers={"Link": '<http://127.0.0.2:9/steal>; rel="next"'})
 
+    async def graph_items(request: Request) -> Response:
+        """Microsoft Graph style: {"value": [...], "@odata.nextLink": absolute URL}; a
+        ``?steal=1`` first page links off the API instead."""
+        await record(request)
+        token = int(request.query_params.get("$skiptoken", "0"))
+        body: dict[str, Any] = {"value": ITEMS[token : token + 3]}
+        if request.query_params.get("steal"):
+            body["@odata.nextLink"] = "http://127.0.0.2:9/steal"
+        elif token + 3 < len(ITEMS):
+            body["@odata.nextLink"] = f"{request.base_url}v1/graph/items?$skiptoken={token + 3}"
+        return JSONResponse(body)
+
+    async def soql(request: Request) -> Response:
+        """Salesforce style: the next page's *path* in ``nextRecordsUrl``, ``done`` true at
+        the end."""
+        await record(request)
+        start = int(request.path_params.get("locator", "0"))
+        chunk = ITEMS[start : start + 3]
+        done = start + 3 >= len(ITEMS)
+        body: dict[str, Any] = {"totalSize": len(ITEMS), "done": done, "records": chunk}
+        if not done:
+            body["nextRecordsUrl"] = f"/v1/sf/query/{start + 3}"
+        return JSONResponse(body)
+
     async def put_thing(request: Request) -> Response:
         await record(request)
         return Response(status_code=204)
@@ -265,5 +289,8 @@ def api_app(state: ApiState) -> Starlette:
             Route("/sobjects/Account", create_record, methods=["POST"]),
             Route("/v1/files", upload, methods=["POST"]),
             Route("/v1/things/{id}", put_thing, methods=["PUT"]),
+            Route("/v1/graph/items", graph_items),
+            Route("/v1/sf/query", soql),
+            Route("/v1/sf/query/{locator}", soql),
         ]
     )

@@ -194,6 +194,35 @@ async def test_link_header_pages_come_back_as_a_signed_handle(world: World) -> N
     assert len(world.api.received) == 2
 
 
+async def test_a_next_page_url_in_the_body_comes_back_as_a_signed_handle(world: World) -> None:
+    first = await call(world, "graph_items", {})
+    assert data(first) == IDS[:3]
+    handle = texts(first)[-1].split('cursor="', 1)[1].split('"', 1)[0]
+    second = await call(world, "graph_items", {"cursor": handle})
+    assert data(second) == IDS[3:6]
+    assert world.api.paths()[-1] == "/v1/graph/items?$skiptoken=3"  # sent as Graph gave it
+    last = await call(world, "graph_items", {"cursor": texts(second)[-1].split('"')[1]})
+    assert data(last) == IDS[6:]
+    assert texts(last)[-1] == "This is the last page."
+
+
+async def test_a_relative_next_page_path_in_the_body_is_followed_to_the_end(
+    world: World,
+) -> None:
+    result = await call(world, "soql_all", {})
+    assert data(result) == IDS
+    assert world.api.paths() == ["/v1/sf/query", "/v1/sf/query/3", "/v1/sf/query/6"]
+
+
+async def test_a_next_page_url_in_the_body_off_the_base_url_is_not_followed(
+    world: World,
+) -> None:
+    result = await call(world, "graph_items", {"steal": True})
+    assert result.is_error
+    assert "next page is outside the API's base URL (127.0.0.2:9)" in texts(result)[0]
+    assert world.api.paths() == ["/v1/graph/items?steal=true"]
+
+
 async def test_automatic_paging_follows_every_link_to_the_last_page(world: World) -> None:
     result = await call(world, "all_items", {})
     assert data(result) == IDS

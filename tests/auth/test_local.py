@@ -94,6 +94,8 @@ async def test_login_then_call_then_stdio(
     world: tuple[RunningProvider, NotesState, dict[str, str]],
 ) -> None:
     provider, notes, env = world
+    # Long enough that neither process refreshes: both use the one token login stored.
+    await provider.set_access_token_ttl(300)
     out = await sign_in(provider, env)
     assert "signed in to Test notes (scopes: notes.read notes.write)" in out
     created = await anyio.run_process(
@@ -130,7 +132,8 @@ async def test_login_then_call_then_stdio(
         listed = await client.call_tool("list_notes", {})
     assert "From the shell" in listed.content[0].text  # type: ignore[union-attr]
     tokens = notes.bearer_tokens()
-    assert len(tokens) == 2
+    assert len(tokens) == 2  # one request from `call`, one from the stdio server
+    assert len(set(tokens)) == 1
     stored = (Path(env["STORE"].removeprefix("sqlite:///"))).read_bytes()
     assert tokens[0].encode() not in stored  # the upstream token is stored encrypted
 

@@ -583,7 +583,7 @@ def test_good_pagination_loads(pagination: str) -> None:
                     "page_param",
                     "expected an integer param, got 'cursor' of type 'string'",
                 ),
-                ("n}", "next", "next is for style cursor; style page does not read it"),
+                ("n}", "next", "next is for style cursor or link; style page does not read it"),
             ],
         ),
         (

@@ -77,7 +77,7 @@ async def test_upstream_401(stack: Stack, caplog: pytest.LogCaptureFixture) -> N
         assert '"isError":true' not in called.text.replace(" ", "")
     [sentence] = explained(caplog)
     assert sentence.startswith("The API at 127.0.0.1:")
-    assert "answered 401" in sentence
+    assert "answered a tool call with 401" in sentence
     assert shown(stack, grant) == [sentence]
     # The 401 made mcpbuild refresh once and try again.
     assert stack.served.inspector is not None
@@ -180,7 +180,7 @@ async def test_upstream_failures_are_explained_without_the_inspector(
         plain.notes.refuse_once.add(upstream)
         assert (await raw_tool_call(http, plain.mcp_url, user.access, "list_notes")).is_success
         [unauthorized] = explained(caplog)
-        assert "answered 401" in unauthorized
+        assert "answered a tool call with 401" in unauthorized
         # Revoked at the provider, then due for a refresh: the refresh is refused.
         assert await plain.provider.revoke_user("alice") >= 1
         assert await plain.served.oauth.grants.expire_now(grant)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -220,3 +221,41 @@ async def test_secret_header_value_never_reaches_a_result(rig: Rig) -> None:
     result = await rig.runner.call("echo_path", {"value": "x"})
     assert API_KEY not in result.text
     assert "[redacted]" in result.text
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        # Jira: messages, and field errors by field.
+        (
+            {"errorMessages": ["Field 'priority' is required"], "errors": {"summary": "Too long"}},
+            "Field 'priority' is required; summary: Too long",
+        ),
+        # Salesforce: a list of coded errors.
+        (
+            [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+            "NOT_FOUND: The requested resource does not exist",
+        ),
+        # Google and Microsoft Graph: one error object with a code and a message.
+        (
+            {"error": {"code": 404, "message": "Not Found", "status": "NOT_FOUND"}},
+            "NOT_FOUND: Not Found",
+        ),
+        (
+            {"error": {"code": "ErrorItemNotFound", "message": "The object was not found."}},
+            "ErrorItemNotFound: The object was not found.",
+        ),
+        ({"error": {"message": "Bad"}}, "Bad"),
+        # A list of something else stays the API's JSON.
+        ([1, 2], "[1, 2]"),
+    ],
+)
+def test_error_bodies_of_known_shapes_read_as_sentences(body: Any, detail: str) -> None:
+    from builder.tools.response import error_detail
+    from builder.tools.transport import UpstreamResponse
+
+    raw = json.dumps(body).encode()
+    response = UpstreamResponse(
+        400, "Bad Request", {"content-type": "application/json"}, raw, False
+    )
+    assert error_detail(response) == detail
