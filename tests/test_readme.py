@@ -47,3 +47,30 @@ def test_the_views_snippet_validates() -> None:
     assert view is not None
     assert view.table is not None
     assert [c.label for c in view.table.columns] == ["#", "Title", "State", "Updated"]
+
+
+def test_the_provider_snippets_validate_with_their_overrides() -> None:
+    text = README.read_text()
+    section = text[text.index("### Providers: `preset:`") : text.index("### Bodies, GraphQL")]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    assert len(blocks) == 3
+    tool = "tools:\n  - {name: me, description: Me., request: {method: GET, path: /me}}\n"
+    microsoft = load_connector_text(
+        "mcpbuild: 1\nname: readme\n"
+        + blocks[0]
+        + "api: {base_url: https://graph.microsoft.com/v1.0}\n"
+        + tool,
+        "README.md",
+    ).provider
+    assert microsoft is not None
+    assert microsoft.preset == "microsoft"
+    # The override: the tenant is in both endpoints instead of `common`.
+    assert microsoft.authorization_url.startswith(
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/"
+    )
+    assert "contoso.onmicrosoft.com" in microsoft.token_url
+    assert "offline_access" in microsoft.always_request
+    assert {"User.Read", "Mail.Read", "offline_access"} <= set(microsoft.scopes)
+    for block in blocks[1:]:
+        connector = load_connector_text("mcpbuild: 1\nname: readme\n" + block + tool)
+        assert "${grant." in connector.api.base_url
