@@ -8,6 +8,7 @@ answered with HTTP 200 (GitHub, Slack's ``ok: false``), comma-separated scopes.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Mapping
@@ -180,6 +181,10 @@ class UpstreamOAuth:
         self, grant: str, kwargs: dict[str, Any]
     ) -> tuple[UpstreamTokens, dict[str, Any]]:
         kwargs = {**self.provider.token_params, **kwargs}
+        # Lifetimes count from before the request, in whole seconds: providers stamp tokens
+        # with a second-granular issue time, so the token may end up to a second sooner
+        # than "now + expires_in" on receipt would say.
+        asked = float(math.floor(time.time()))
         async with self._client() as client:
             try:
                 if grant == "refresh_token":
@@ -210,9 +215,9 @@ class UpstreamOAuth:
             )
         refresh = token.get("refresh_token")
         refresh = refresh if isinstance(refresh, str) and refresh else None
-        expires_at = _expiry(token.get("expires_in"))
+        expires_at = _expiry(token.get("expires_in"), asked)
         if expires_at is None and refresh and self.provider.default_expires_in:
-            expires_at = time.time() + self.provider.default_expires_in
+            expires_at = asked + self.provider.default_expires_in
         scope = token.get("scope")
         scopes = (
             [s for s in scope.replace(",", " ").split() if s] if isinstance(scope, str) else None
@@ -308,12 +313,12 @@ def _failed(error: str, what: str) -> httpx2.Response:
     )
 
 
-def _expiry(expires_in: Any) -> float | None:
+def _expiry(expires_in: Any, asked: float) -> float | None:
     try:
         seconds = float(expires_in)
     except (TypeError, ValueError):
         return None
-    return time.time() + seconds if seconds > 0 else None
+    return asked + seconds if seconds > 0 else None
 
 
 def _kind(value: Any) -> str:

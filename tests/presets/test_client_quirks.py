@@ -239,3 +239,16 @@ async def test_a_failed_answer_without_error_takes_its_code_from_the_providers_f
     assert info.value.grant_ended == (error == "invalid_grant")
     if description is not None:
         assert info.value.description == description
+
+
+async def test_the_lifetime_counts_from_before_the_request_in_whole_seconds() -> None:
+    # Providers stamp tokens with a whole-second issue time: "now + expires_in" on receipt
+    # would keep using a token up to a second after the provider dropped it.
+    client = upstream(
+        "", lambda r: httpx.Response(200, json={"access_token": "a", "expires_in": 60})
+    )
+    before = time.time()
+    tokens = await client.exchange_code("code", None)
+    assert tokens.expires_at is not None
+    assert tokens.expires_at <= before + 60
+    assert tokens.expires_at == int(tokens.expires_at)
