@@ -14,12 +14,16 @@ from builder.connector.models_provider import GRANT_REF, GRANT_VALUE_PATTERN, Gr
 __all__ = ["check_grant_value", "fill_grant_refs", "grant_values_in"]
 
 _DEFAULT = re.compile(GRANT_VALUE_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_grant_value(spec: GrantValue, value: str) -> str | None:
     """What is wrong with ``value`` for ``spec``, or None. A URL value must be an https
     origin (http only on loopback) on one of ``hosts``; any other value must match
     ``pattern`` (by default one URL path segment), so it cannot move a request elsewhere."""
+    if _CONTROL.search(value):
+        # Whatever the pattern allows: a line break in a header value is a new header.
+        return "expected a value without control characters"
     if not spec.url:
         pattern = re.compile(spec.pattern) if spec.pattern else _DEFAULT
         if pattern.fullmatch(value) is None:

@@ -169,6 +169,14 @@ def test_other_values_are_one_path_segment_by_default(value: str) -> None:
     assert check_grant_value(spec, "cloud-1234_ab.c~d") is None
 
 
+@pytest.mark.parametrize("value", ["acme\r\nX-Evil: 1", "acme\x00", "acme\tx"])
+def test_control_characters_are_refused_whatever_the_pattern(value: str) -> None:
+    loose = GrantValue.model_validate({"select": "x", "pattern": ".+"})
+    assert check_grant_value(loose, value) == "expected a value without control characters"
+    url = GrantValue.model_validate({"select": "x", "url": True})
+    assert check_grant_value(url, "https://" + value) is not None
+
+
 def upstream(answers: dict[str, Any]) -> UpstreamOAuth:
     """The provider's token endpoint and the sites endpoint, answering ``answers``."""
     connector = load_connector_text(spec())
