@@ -142,10 +142,11 @@ class UpstreamOAuth:
         if body is None:
             error = "temporarily_unavailable" if response.status_code >= 500 else "server_error"
             return _failed(error, f"HTTP {response.status_code} with something that is not a token")
-        failed = response.status_code >= 400 or body.get("ok") is False
-        if "error" in body or failed:
+        # A present but empty `error` (null, "") on a success is no failure.
+        failed = response.status_code >= 400 or body.get("ok") is False or bool(body.get("error"))
+        if failed:
             return httpx2.Response(400, json=self._error(body))
-        token = dict(body)
+        token = {k: v for k, v in body.items() if k != "error"}  # Authlib fails on any `error`
         path = self.provider.token_response_path
         if path:
             nested = jmespath.search(path, body)

@@ -86,6 +86,12 @@ async def test_an_error_is_an_error_whatever_the_status(status: int, body: dict[
     assert info.value.error == body["error"]
 
 
+async def test_an_empty_error_member_on_a_success_is_no_failure() -> None:
+    answer = {"access_token": "a", "error": None, "ok": True}
+    client = upstream("", lambda request: httpx.Response(200, json=answer))
+    assert (await client.exchange_code("code", None)).access_token == "a"
+
+
 async def test_ok_false_without_an_error_code_is_still_a_failure() -> None:
     client = upstream("", lambda request: httpx.Response(200, json={"ok": False}))
     with pytest.raises(ProviderError) as info:
