@@ -13,7 +13,6 @@ import jmespath.exceptions
 from builder.connector import checks
 from builder.connector.models import GRANT_REF, Connector, Provider
 from builder.connector.source import Path
-from builder.presets import preset_names
 
 __all__ = [
     "RESERVED_AUTHORIZE_PARAMS",
@@ -21,6 +20,7 @@ __all__ = [
     "check_grant_refs",
     "check_provider",
     "check_unrequested_scopes",
+    "grant_ref_places",
 ]
 
 _SCOPE_FIELDS = (
@@ -123,13 +123,6 @@ def check_provider(provider: Provider) -> Iterator[checks.Found]:
 
 def check_quirks(provider: Provider) -> Iterator[checks.Found]:
     """The provider's quirk fields: the scope parameter, token parameters, grant values."""
-    if provider.preset is not None and provider.preset not in preset_names():
-        yield checks.Found(
-            ("provider", "preset"),
-            f"unknown preset '{provider.preset}'"
-            f"{checks.near_or_all(provider.preset, preset_names())}",
-            "preset",
-        )
     if provider.scope_param in RESERVED_AUTHORIZE_PARAMS and provider.scope_param != "scope":
         yield checks.Found(
             ("provider", "scope_param"),
@@ -192,17 +185,24 @@ def check_quirks(provider: Provider) -> Iterator[checks.Found]:
                 )
 
 
-def check_grant_refs(connector: Connector) -> Iterator[checks.Found]:
-    """``${grant.NAME}``: only in ``api.base_url`` and headers, naming a declared grant
-    value; a URL value only at the start of the base URL, any other value only after it."""
-    provider = connector.provider
-    declared = dict(provider.grant_values) if provider is not None else {}
+def grant_ref_places(connector: Connector) -> list[tuple[Path, str]]:
+    """Where ``${grant.NAME}`` may stand: ``api.base_url``, ``api.headers`` and each
+    tool's ``request.headers``, with their paths in the spec."""
     places: list[tuple[Path, str]] = [(("api", "base_url"), connector.api.base_url)]
     places += [(("api", "headers", k), v) for k, v in connector.api.headers.items()]
     for i, tool in enumerate(connector.tools):
         places += [
             (("tools", i, "request", "headers", k), v) for k, v in tool.request.headers.items()
         ]
+    return places
+
+
+def check_grant_refs(connector: Connector) -> Iterator[checks.Found]:
+    """``${grant.NAME}``: only in ``api.base_url`` and headers, naming a declared grant
+    value; a URL value only at the start of the base URL, any other value only after it."""
+    provider = connector.provider
+    declared = dict(provider.grant_values) if provider is not None else {}
+    for i, tool in enumerate(connector.tools):
         for key, query in tool.request.query.items():
             if isinstance(query, str) and GRANT_REF.search(query):
                 yield checks.Found(
@@ -220,7 +220,7 @@ def check_grant_refs(connector: Connector) -> Iterator[checks.Found]:
                     "the provider block",
                     "grant_ref",
                 )
-    for where, text in places:
+    for where, text in grant_ref_places(connector):
         for match in GRANT_REF.finditer(text):
             name = match.group(1)
             value = declared.get(name)

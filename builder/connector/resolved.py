@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from builder.connector.checks import check_api, check_url
+from builder.connector.checks_provider import grant_ref_places
 from builder.connector.models import ENV_REF, GRANT_REF, Connector, GrantValue, Provider, Tool
 from builder.errors import ConfigError
 
@@ -188,9 +189,7 @@ def _provider(provider: Provider, env: _Resolver, tools: list[ResolvedTool]) -> 
 
 
 def _names_grant_values(connector: Connector) -> bool:
-    texts = [connector.api.base_url, *connector.api.headers.values()]
-    texts += [v for t in connector.tools for v in t.request.headers.values()]
-    return any(GRANT_REF.search(text) for text in texts)
+    return any(GRANT_REF.search(text) for _, text in grant_ref_places(connector))
 
 
 class _Resolver:

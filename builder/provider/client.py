@@ -70,10 +70,15 @@ class UpstreamOAuth:
         self._timeout = timeout
         self._transport = transport
 
-    def _client(self) -> AsyncOAuth2Client:
-        kwargs: dict[str, Any] = {"timeout": self._timeout, "trust_env": False}
+    def _http_options(self) -> dict[str, Any]:
+        """What every request to the provider is sent with (Authlib's and our own)."""
+        options: dict[str, Any] = {"timeout": self._timeout, "trust_env": False}
         if self._transport is not None:
-            kwargs["transport"] = self._transport
+            options["transport"] = self._transport
+        return options
+
+    def _client(self) -> AsyncOAuth2Client:
+        kwargs = self._http_options()
         method: Any = self.provider.token_endpoint_auth_method
         client = AsyncOAuth2Client(
             client_id=self.client_id,
@@ -253,11 +258,8 @@ class UpstreamOAuth:
         return values
 
     async def _fetch_values(self, url: str, access_token: str) -> Any:
-        kwargs: dict[str, Any] = {"timeout": self._timeout, "trust_env": False}
-        if self._transport is not None:
-            kwargs["transport"] = self._transport
         try:
-            async with httpx2.AsyncClient(**kwargs) as http:
+            async with httpx2.AsyncClient(**self._http_options()) as http:
                 response = await http.get(
                     url,
                     headers={

@@ -157,6 +157,19 @@ class _Forwarder:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    async def _request_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The body of an HTTP request to forward; None when this call was something else
+        (the lifespan, the forwarder's own health check), already answered."""
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return None
+        if scope["type"] != "http" or self.http is None:
+            return None
+        if scope["path"] == _PROXY_HEALTH:
+            await _answer(send, 200, b"ok")
+            return None
+        return await _read_body(receive)
+
 
 @dataclass
 class Hop:
@@ -216,15 +229,9 @@ class Proxy(_Forwarder):
         return [h.replica for h in self.hops if h.path == path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+        body = await self._request_body(scope, receive, send)
+        if body is None:
             return
-        if scope["type"] != "http" or self.http is None:
-            return
-        if scope["path"] == _PROXY_HEALTH:
-            await _answer(send, 200, b"ok")
-            return
-        body = await _read_body(receive)
         session = dict(scope["headers"]).get(b"mcp-session-id", b"").decode("latin-1")
         if self.sticky and session in self.sessions:
             replica = self.sessions[session]
@@ -259,15 +266,9 @@ class TokenGate(_Forwarder):
         self.arrived = anyio.Event()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+        body = await self._request_body(scope, receive, send)
+        if body is None:
             return
-        if scope["type"] != "http" or self.http is None:
-            return
-        if scope["path"] == _PROXY_HEALTH:
-            await _answer(send, 200, b"ok")
-            return
-        body = await _read_body(receive)
         grant_type = parse_qs(body.decode("latin-1")).get("grant_type", [None])[0]
         if self.holding and grant_type == "refresh_token":
             self.held += 1
